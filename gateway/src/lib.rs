@@ -1,0 +1,1 @@
+//! Edge tier of switchboard.

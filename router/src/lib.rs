@@ -1,0 +1,1 @@
+//! Delivery tier of switchboard.
