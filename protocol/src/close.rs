@@ -35,7 +35,10 @@ impl CloseCode {
 
     /// Maps a received code to a known variant.
     pub fn from_code(code: u16) -> Option<Self> {
-        Self::all().iter().copied().find(|known| known.code() == code)
+        Self::all()
+            .iter()
+            .copied()
+            .find(|known| known.code() == code)
     }
 
     /// Returns every code, in numeric order.

@@ -73,7 +73,10 @@ impl FrameDecoder {
     /// [`FrameError::TooLarge`] as soon as the prefix is readable and above the maximum, and
     /// [`FrameError::Malformed`] when the body does not decode. On error the stream cannot be
     /// resynchronised and should be dropped.
-    pub fn decode<M: Message + Default>(&self, buf: &mut BytesMut) -> Result<Option<M>, FrameError> {
+    pub fn decode<M: Message + Default>(
+        &self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<M>, FrameError> {
         let Some(len) = self.peek_len(buf)? else {
             return Ok(None);
         };
@@ -106,28 +109,52 @@ impl FrameDecoder {
     /// # Errors
     /// As [`FrameDecoder::decode`], plus [`FrameError::Truncated`] when the unit ends inside a
     /// frame.
-    pub fn decode_all<M: Message + Default>(&self, mut unit: &[u8]) -> Result<Vec<M>, FrameError> {
-        let mut frames = Vec::new();
-        while !unit.is_empty() {
-            let available = unit.len();
-            let Some(len) = self.peek_len(unit)? else {
-                return Err(FrameError::Truncated {
-                    needed: LENGTH_PREFIX_BYTES,
-                    available,
-                });
-            };
-            let end = LENGTH_PREFIX_BYTES + len;
-            if available < end {
-                return Err(FrameError::Truncated {
-                    needed: end,
-                    available,
-                });
-            }
-
-            frames.push(M::decode(&unit[LENGTH_PREFIX_BYTES..end])?);
-            unit = &unit[end..];
+    pub fn decode_all<M: Message + Default>(&self, unit: &[u8]) -> Result<Vec<M>, FrameError> {
+        match self.decode_prefix(unit) {
+            (frames, None) => Ok(frames),
+            (_, Some(error)) => Err(error),
         }
-        Ok(frames)
+    }
+}
+
+impl FrameDecoder {
+    /// Decodes the frames of a complete unit up to the first bad one. Returns the frames
+    /// before it and the error that stopped decoding, so a server can serve the good frames
+    /// and reject the rest.
+    pub fn decode_prefix<M: Message + Default>(&self, unit: &[u8]) -> (Vec<M>, Option<FrameError>) {
+        let mut frames = Vec::new();
+        let mut rest = unit;
+        while !rest.is_empty() {
+            let end = match self.frame_end(rest) {
+                Ok(end) => end,
+                Err(error) => return (frames, Some(error)),
+            };
+            match M::decode(&rest[LENGTH_PREFIX_BYTES..end]) {
+                Ok(frame) => frames.push(frame),
+                Err(error) => return (frames, Some(error.into())),
+            }
+            rest = &rest[end..];
+        }
+        (frames, None)
+    }
+
+    /// Returns the end offset of the complete frame at the start of `unit`.
+    fn frame_end(&self, unit: &[u8]) -> Result<usize, FrameError> {
+        let available = unit.len();
+        let Some(len) = self.peek_len(unit)? else {
+            return Err(FrameError::Truncated {
+                needed: LENGTH_PREFIX_BYTES,
+                available,
+            });
+        };
+        let end = LENGTH_PREFIX_BYTES + len;
+        if available < end {
+            return Err(FrameError::Truncated {
+                needed: end,
+                available,
+            });
+        }
+        Ok(end)
     }
 }
 
@@ -240,6 +267,16 @@ mod tests {
         wire.put_slice(&[0xff, 0xff, 0xff]);
         let result = decode_frames::<Envelope>(&wire);
         assert!(matches!(result, Err(FrameError::Malformed(_))));
+    }
+
+    #[test]
+    fn prefix_keeps_frames_before_error() {
+        let mut wire = encode_all(&[send(1, 2, "a".into()), send(2, 2, "b".into())]);
+        wire.put_u32(3);
+        wire.put_slice(&[0xff, 0xff, 0xff]);
+        let (frames, error) = FrameDecoder::default().decode_prefix::<Envelope>(&wire);
+        assert_eq!(frames.len(), 2);
+        assert!(matches!(error, Some(FrameError::Malformed(_))));
     }
 
     #[test]

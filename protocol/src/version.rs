@@ -41,7 +41,9 @@ pub struct VersionError {
 ///
 /// # Errors
 /// [`VersionError`] when the client offered versioned subprotocols but none is supported.
-pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Result<Negotiated, VersionError> {
+pub fn negotiate<'a>(
+    offered: impl IntoIterator<Item = &'a str>,
+) -> Result<Negotiated, VersionError> {
     let versioned: Vec<&str> = offered
         .into_iter()
         .flat_map(|value| value.split(','))

@@ -1,0 +1,38 @@
+//! Configuration of the router.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits and sizes of the router. Every field has a default suited to a single node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Capacity of the queue from gateways to the router. When full, gateways answer
+    /// requests with a retryable `UNAVAILABLE` error instead of buffering without bound.
+    pub input_queue_frames: usize,
+    /// Capacity of the queue of sends waiting for a commit.
+    pub commit_queue_sends: usize,
+    /// Most messages written by one group commit.
+    pub max_batch_messages: usize,
+    /// Page size of sync and history requests that give no limit.
+    pub default_page_messages: u32,
+    /// Largest page a sync or history request may ask for; larger limits are clamped.
+    pub max_page_messages: u32,
+    /// Largest message content accepted, in bytes of UTF-8.
+    pub max_content_bytes: usize,
+    /// Longest client message id accepted, in bytes.
+    pub max_message_id_bytes: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            input_queue_frames: 65_536,
+            commit_queue_sends: 65_536,
+            max_batch_messages: 1_000,
+            default_page_messages: 100,
+            max_page_messages: 500,
+            max_content_bytes: 16 * 1024,
+            max_message_id_bytes: 128,
+        }
+    }
+}
