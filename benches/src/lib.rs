@@ -1,1 +1,1 @@
-//! Benchmarks only; see `benches/`.
+//! Criterion benchmarks of switchboard's hot paths; the benchmarks live in `benches/`.

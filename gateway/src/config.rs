@@ -238,6 +238,21 @@ mod tests {
     }
 
     #[test]
+    fn deploy_example_matches_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/switchboard.toml");
+        let example: Config = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let defaults = Config {
+            data_dir: PathBuf::from("data"),
+            ..Config::default()
+        };
+        assert_eq!(
+            toml::to_string(&example).unwrap(),
+            toml::to_string(&defaults).unwrap(),
+            "deploy/switchboard.toml must list the built-in defaults"
+        );
+    }
+
+    #[test]
     fn unknown_file_key_rejected() {
         let parsed: Result<Config, _> = toml::from_str("[gateway]\nlisten_adr = \"127.0.0.1:1\"\n");
         assert!(parsed.is_err());

@@ -3,6 +3,7 @@
 //! them with the router in one process.
 
 pub mod auth;
+pub mod bench_ws;
 pub mod config;
 mod connection;
 pub mod rest;

@@ -1,11 +1,13 @@
 //! The `switchboard` command.
 
+mod cli;
+
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use switchboard_gateway::config::Config;
-use switchboard_gateway::server;
+use switchboard_gateway::{bench_ws, server};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -14,6 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "switchboard", version)]
 struct Cli {
+    #[command(flatten)]
+    client: cli::ClientOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,6 +39,11 @@ enum Command {
         #[arg(long)]
         rest_addr: Option<std::net::SocketAddr>,
     },
+    /// Run a plain WebSocket echo or broadcast server on the gateway's shards, without the
+    /// chat protocol, to compare the gateway's WebSocket path with other servers.
+    BenchWs(bench_ws::BenchWsArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,7 +55,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    match Cli::parse().command {
+    let args = Cli::parse();
+    match args.command {
         Command::Serve {
             config,
             data_dir,
@@ -65,6 +75,8 @@ fn main() -> anyhow::Result<()> {
             }
             serve(config)
         }
+        Command::BenchWs(bench_args) => bench_ws::run(bench_args.into()),
+        Command::Client(command) => cli::run(command, &args.client),
     }
 }
 

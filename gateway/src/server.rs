@@ -79,6 +79,19 @@ pub struct Listening {
 /// # Errors
 /// When the store cannot be opened, a listener cannot be bound, or a shard fails to start.
 pub async fn run(config: Config, on_listening: impl FnOnce(Listening)) -> anyhow::Result<()> {
+    run_until(config, on_listening, wait_for_signal()).await
+}
+
+/// Runs a node until `shutdown` completes, then drains it. Lets tests and tools embed a
+/// node in their own process.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    config: Config,
+    on_listening: impl FnOnce(Listening),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "failed to create data directory {}",
@@ -119,7 +132,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(Listening)) -> anyhow
         rest: rest_addr,
     });
 
-    wait_for_signal().await;
+    shutdown.await;
     info!("shutdown requested; draining");
     let _ = drain_tx.send(true);
     join_shards(shards).await;
@@ -174,7 +187,10 @@ fn start_shards(
 
 /// Binds `count` listeners on one address with SO_REUSEPORT, so the kernel spreads
 /// connections over the shards. Port 0 resolves to the port of the first listener.
-fn bind_reuseport(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<std::net::TcpListener>> {
+pub(crate) fn bind_reuseport(
+    addr: SocketAddr,
+    count: usize,
+) -> anyhow::Result<Vec<std::net::TcpListener>> {
     let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {
@@ -222,7 +238,8 @@ async fn join_shards(shards: Vec<JoinHandle<()>>) {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal() {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,

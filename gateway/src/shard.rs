@@ -20,7 +20,11 @@ use crate::connection;
 use crate::session::{PushError, QueueLimits, SessionEntry, SessionTable};
 use crate::ws;
 
-/// What every shard of a gateway shares, read-only.
+/// Router pushes handled before the push task yields. A burst of pushes would otherwise fill
+/// send queues before any writer task runs, and drop sessions whose clients do read.
+const PUSHES_PER_YIELD: usize = 64;
+
+/// Read-only state that every shard of a gateway shares.
 pub struct ShardShared {
     pub config: GatewayConfig,
     pub auth: Arc<Auth>,
@@ -175,10 +179,30 @@ pub fn run(
 }
 
 async fn receive_pushes(shard: Rc<Shard>, mut pushes: mpsc::UnboundedReceiver<Deliver>) {
+    let mut since_yield = 0;
     while let Some(deliver) = pushes.recv().await {
         shard.deliver(deliver);
+        since_yield += 1;
+        if since_yield == PUSHES_PER_YIELD {
+            since_yield = 0;
+            yield_now().await;
+        }
     }
     debug!(shard = shard.index, "router push channel closed");
+}
+
+/// Returns to the scheduler once, behind the tasks that are ready to run.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|context| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        context.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 async fn accept_until_drain(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use switchboard_protocol::pb::{Deliver, InternalFrame};
 use tokio::sync::mpsc;
 
-/// Address of one client session: the gateway that holds it and the gateway's session id.
+/// Address of one client session: the gateway that serves it and the gateway's session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionAddr {
     /// Gateway instance id.
@@ -72,7 +72,7 @@ impl RouterHandle {
     /// async runtime.
     ///
     /// # Errors
-    /// [`RouterSendError::Full`] when the router is behind; callers answer the client with a
+    /// [`RouterSendError::Full`] when the router is behind; callers reply to the client with a
     /// retryable error rather than buffering without bound.
     pub fn try_send(&self, frame: InternalFrame) -> Result<(), RouterSendError> {
         self.push(RouterInput::Frame(frame))

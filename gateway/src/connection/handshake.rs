@@ -1,5 +1,5 @@
 //! The HTTP upgrade of a connection: read the request within the handshake timeout, check
-//! the path, protocol version and token, and answer 101 or an HTTP error.
+//! the path, protocol version and token, and reply 101 or an HTTP error.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -68,7 +68,7 @@ pub(super) async fn upgrade(
 
 /// Reads until the request headers are complete. `Err(Some(response))` is an HTTP error to
 /// send; `Err(None)` means the peer went away.
-async fn read_request(
+pub(crate) async fn read_request(
     stream: &mut TcpStream,
 ) -> Result<(UpgradeRequest, BytesMut), Option<Vec<u8>>> {
     let mut buf = BytesMut::new();
@@ -143,7 +143,8 @@ fn unauthorized(error: &AuthError) -> Vec<u8> {
     ws::http_error(401, &error.to_string(), &[("WWW-Authenticate", challenge)])
 }
 
-async fn reply_and_close(mut stream: TcpStream, response: Vec<u8>) {
+/// Writes an HTTP response, then shuts the connection down.
+pub(crate) async fn reply_and_close(mut stream: TcpStream, response: Vec<u8>) {
     let (written, _) = stream.write_all(response).await;
     if let Err(error) = written {
         debug!(%error, "failed to write an HTTP error response");

@@ -17,7 +17,7 @@ use prost::Message as _;
 use switchboard_protocol::envelope;
 use switchboard_protocol::pb::{envelope::Kind, AuthOk, Envelope, GoAway};
 use switchboard_protocol::{encode_frame, CloseCode};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::session::{Outbound, SessionEntry, Signal};
 use crate::shard::Shard;
@@ -25,6 +25,10 @@ use crate::ws;
 
 use handshake::Admitted;
 use reader::Ending;
+
+pub(crate) use handshake::{read_request, reply_and_close};
+pub(crate) use reader::read_more;
+pub(crate) use writer::write_queue;
 
 /// Serves one accepted connection to its end.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
@@ -106,7 +110,7 @@ fn finish(shard: &Shard, session_id: u64, entry: &SessionEntry, ending: Ending) 
             shard.end_session(session_id, entry, CloseCode::Normal, "", true);
         }
     }
-    info!(session_id, user_id = ?entry.user_id.get(), "session closed");
+    debug!(session_id, user_id = ?entry.user_id.get(), "session closed");
 }
 
 /// Encodes one envelope as a WebSocket binary message.

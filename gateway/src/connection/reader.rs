@@ -19,7 +19,7 @@ use crate::ws::{self, MessageDecoder, Role, WsEvent};
 /// read is pending; larger messages grow the buffer as they arrive.
 const READ_RESERVE_BYTES: usize = 4 * 1024;
 
-/// Why a reader loop ended.
+/// Reason a reader loop ended.
 pub(super) enum Ending {
     /// The server closes the session with this code and reason.
     Close(CloseCode, String),
@@ -75,6 +75,9 @@ pub(super) async fn run<R: AsyncReadRent>(
         if entry.kill.is_raised() {
             return Ending::Ended;
         }
+        if entry.user_id.get().is_none() && Instant::now() >= auth_deadline {
+            return auth_timeout();
+        }
 
         let (timeout, timeout_ending) = next_deadline(entry, idle, auth_deadline);
         let read = monoio::select! {
@@ -112,15 +115,15 @@ fn next_deadline(
     }
     let until_auth = auth_deadline.saturating_duration_since(Instant::now());
     if until_auth < idle {
-        let reason =
-            "authentication timed out; send an authenticate frame after connecting".to_string();
-        (
-            until_auth,
-            Ending::Close(CloseCode::PolicyViolation, reason),
-        )
+        (until_auth, auth_timeout())
     } else {
         (idle, idle_ending())
     }
+}
+
+fn auth_timeout() -> Ending {
+    let reason = "authentication timed out; send an authenticate frame after connecting";
+    Ending::Close(CloseCode::PolicyViolation, reason.to_string())
 }
 
 /// Decodes and handles every complete message in `buf`. Returns how the session ends, if it

@@ -1,4 +1,4 @@
-//! Protocol frames of one session: decodes the frames of a binary message, answers what the
+//! Protocol frames of one session: decodes the frames of a binary message, replies to what the
 //! gateway serves itself (authenticate, ping, errors) and forwards the rest to the router.
 
 use std::time::Instant;
@@ -22,7 +22,7 @@ pub(super) enum Flow {
     End(Ending),
 }
 
-/// A session as the request handler sees it.
+/// Session state that the request handler uses.
 pub(super) struct Session<'a> {
     pub shard: &'a Shard,
     pub session_id: u64,

@@ -14,13 +14,16 @@ use crate::shard::Shard;
 /// client that is still reading, while a client that stopped reading cannot hold the socket.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs until the queue is closed and empty, a write fails, or the flush grace after the
-/// session ended runs out.
-pub(super) async fn run<W: AsyncWriteRent>(
-    shard: Rc<Shard>,
-    entry: Rc<SessionEntry>,
-    mut writer: W,
-) {
+/// Runs [`write_queue`], then removes the writer from the shard's count of open writers, so
+/// a drain stops waiting for it.
+pub(super) async fn run<W: AsyncWriteRent>(shard: Rc<Shard>, entry: Rc<SessionEntry>, writer: W) {
+    write_queue(&entry, writer).await;
+    shard.open_writers.set(shard.open_writers.get() - 1);
+}
+
+/// Writes a session's send queue to `writer` until the queue is closed and empty, a write
+/// fails, or the flush grace after the session ended runs out, then shuts `writer` down.
+pub(crate) async fn write_queue<W: AsyncWriteRent>(entry: &SessionEntry, mut writer: W) {
     let deadline = async {
         entry.kill.wait().await;
         monoio::time::sleep(FLUSH_GRACE).await;
@@ -51,7 +54,6 @@ pub(super) async fn run<W: AsyncWriteRent>(
     }
 
     let _ = writer.shutdown().await;
-    shard.open_writers.set(shard.open_writers.get() - 1);
 }
 
 /// Joins a batch into one buffer, so a burst of small messages costs one write.

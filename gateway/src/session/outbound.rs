@@ -1,9 +1,9 @@
 //! Bounded per-session send queue.
 //!
-//! Pushes never wait: a session whose client stops reading fills its queue, and the push that
-//! would go past either bound fails, so the caller drops the session with close code 4001
-//! instead of letting one slow client hold memory without limit. The client reconnects and
-//! syncs what it missed.
+//! Pushes never wait. A session whose client stops reading fills its queue, and the push that
+//! would pass either bound fails. The caller then drops the session with close code 4001, so
+//! one slow client cannot hold memory without limit. The client reconnects and syncs what it
+//! missed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -21,7 +21,7 @@ pub struct QueueLimits {
     pub max_bytes: usize,
 }
 
-/// Why a push was not queued.
+/// Reason a push was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
     /// The queue is at one of its bounds.

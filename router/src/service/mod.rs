@@ -1,6 +1,6 @@
 //! The router's event loop. It owns presence and the gateway sinks, so fan-out needs no
-//! lock; sends go to the commit task, reads run as their own tasks, and every reply and
-//! push comes back through the loop as an [`Output`].
+//! lock. Sends go to the commit task and reads run as their own tasks. Every reply and push
+//! comes back through the loop as an [`Output`].
 
 mod commit;
 mod convert;
@@ -27,7 +27,7 @@ use crate::store::{Store, UserId};
 use commit::PendingSend;
 pub(crate) use convert::encode_frames;
 
-/// What the commit task and the read tasks hand back to the event loop.
+/// Result that the commit task and the read tasks hand back to the event loop.
 pub(crate) enum Output {
     /// Frames for one session.
     Reply { to: SessionAddr, frames: Bytes },
