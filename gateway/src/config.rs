@@ -8,6 +8,10 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use switchboard_router::RouterConfig;
 
+/// Most shard threads a gateway may run. Each shard holds a listener and an io_uring, and
+/// a session id keeps 16 bits for the shard index.
+const MAX_SHARDS: usize = 1024;
+
 /// Configuration of a whole node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -36,6 +40,9 @@ pub struct GatewayConfig {
     pub max_message_bytes: usize,
     /// Largest protocol frame accepted inside a message.
     pub max_frame_bytes: usize,
+    /// Most frames served from one message. The replies to one message are queued before the
+    /// writer runs, so this must stay well below `send_queue_messages`.
+    pub max_frames_per_message: usize,
     /// Time a client has to complete the HTTP upgrade (slowloris guard).
     pub handshake_timeout_ms: u64,
     /// Time a client that upgraded without a token has to send an Authenticate frame.
@@ -63,6 +70,7 @@ impl Default for GatewayConfig {
             gateway_id: 1,
             max_message_bytes: 256 * 1024,
             max_frame_bytes: switchboard_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            max_frames_per_message: 64,
             handshake_timeout_ms: 5_000,
             auth_timeout_ms: 10_000,
             idle_timeout_ms: 90_000,
@@ -160,6 +168,35 @@ impl Config {
         if !gateway.ws_path.starts_with('/') {
             bail!("gateway.ws_path {:?} must start with '/'", gateway.ws_path);
         }
+        let positive = [
+            (
+                "gateway.max_message_bytes",
+                gateway.max_message_bytes as u64,
+            ),
+            ("gateway.max_frame_bytes", gateway.max_frame_bytes as u64),
+            (
+                "gateway.max_frames_per_message",
+                gateway.max_frames_per_message as u64,
+            ),
+            ("gateway.handshake_timeout_ms", gateway.handshake_timeout_ms),
+            ("gateway.auth_timeout_ms", gateway.auth_timeout_ms),
+            ("gateway.idle_timeout_ms", gateway.idle_timeout_ms),
+            (
+                "gateway.send_queue_messages",
+                gateway.send_queue_messages as u64,
+            ),
+            ("gateway.send_queue_bytes", gateway.send_queue_bytes as u64),
+            (
+                "gateway.rate_limit_per_second",
+                u64::from(gateway.rate_limit_per_second),
+            ),
+            ("auth.token_ttl_secs", self.auth.token_ttl_secs),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                bail!("{name} is 0; set it above 0");
+            }
+        }
         if gateway.max_frame_bytes > gateway.max_message_bytes {
             bail!(
                 "gateway.max_frame_bytes ({}) must not exceed gateway.max_message_bytes ({})",
@@ -167,11 +204,19 @@ impl Config {
                 gateway.max_message_bytes
             );
         }
-        if gateway.send_queue_messages == 0 || gateway.send_queue_bytes == 0 {
-            bail!("gateway.send_queue_messages and gateway.send_queue_bytes must be above 0");
+        if gateway.max_frames_per_message * 2 > gateway.send_queue_messages {
+            bail!(
+                "gateway.max_frames_per_message ({}) must be at most half of \
+                 gateway.send_queue_messages ({}), so the replies to one message fit the queue",
+                gateway.max_frames_per_message,
+                gateway.send_queue_messages
+            );
         }
-        if gateway.rate_limit_per_second == 0 {
-            bail!("gateway.rate_limit_per_second must be above 0");
+        if gateway.shards > MAX_SHARDS {
+            bail!(
+                "gateway.shards is {}; use at most {MAX_SHARDS}",
+                gateway.shards
+            );
         }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.len() < 32 {
@@ -181,7 +226,7 @@ impl Config {
                 );
             }
         }
-        Ok(())
+        self.router.validate().map_err(anyhow::Error::msg)
     }
 
     /// Returns the shard count, resolving 0 to the number of CPU cores.
@@ -228,6 +273,26 @@ mod tests {
             .apply_env(|name| (name == "SWITCHBOARD_SHARDS").then(|| "many".into()))
             .unwrap_err();
         assert!(error.to_string().contains("SWITCHBOARD_SHARDS"));
+    }
+
+    #[test]
+    fn zero_limits_rejected() {
+        let mut config = Config::default();
+        config.gateway.idle_timeout_ms = 0;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("gateway.idle_timeout_ms"), "{error}");
+
+        let mut config = Config::default();
+        config.router.commit_queue_sends = 0;
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("router.commit_queue_sends"), "{error}");
+    }
+
+    #[test]
+    fn frames_per_message_bounded_by_queue() {
+        let mut config = Config::default();
+        config.gateway.max_frames_per_message = config.gateway.send_queue_messages;
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -99,10 +99,13 @@ pub async fn run_until(
         )
     })?;
     let store_path = config.data_dir.join("store");
-    let store: Arc<dyn Store> = Arc::new(
-        FjallStore::open(&store_path)
-            .with_context(|| format!("failed to open the store at {}", store_path.display()))?,
-    );
+    let store: Arc<dyn Store> = Arc::new(FjallStore::open(&store_path).with_context(|| {
+        format!(
+            "failed to open the store at {}; if another switchboard uses this data \
+                     directory, stop it or pass another --data-dir",
+            store_path.display()
+        )
+    })?);
     let secret = crate::secret::load_or_create(&config)?;
     let auth = Arc::new(Auth::new(
         &secret,
@@ -191,6 +194,9 @@ pub(crate) fn bind_reuseport(
     addr: SocketAddr,
     count: usize,
 ) -> anyhow::Result<Vec<std::net::TcpListener>> {
+    if addr.port() != 0 {
+        ensure_port_free(addr)?;
+    }
     let mut listeners: Vec<std::net::TcpListener> = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count {
@@ -207,6 +213,24 @@ pub(crate) fn bind_reuseport(
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// Binds `addr` once without SO_REUSEPORT and releases it. SO_REUSEPORT would let this
+/// process join the listeners of another server on the same port, and the kernel would then
+/// split new connections between the two; a plain bind fails on any listener instead.
+fn ensure_port_free(addr: SocketAddr) -> anyhow::Result<()> {
+    let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    probe.set_reuse_address(true)?;
+    match probe.bind(&addr.into()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "address {addr} is already in use by another process; stop it or choose another \
+             address"
+        ),
+        Err(error) => {
+            Err(error).with_context(|| format!("failed to bind the WebSocket listener on {addr}"))
+        }
+    }
 }
 
 async fn serve_rest(

@@ -123,6 +123,38 @@ fn retried_send_returns_original_seq() {
     );
 }
 
+#[test]
+fn message_id_of_other_sender_rejected() {
+    let server = TestServer::start();
+    let (_, alice_token) = server.user("alice");
+    let (bob, bob_token) = server.user("bob");
+    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let mut a = server.connect(&alice_token);
+    let mut b = server.connect(&bob_token);
+
+    assert_eq!(ack_seq(&a.send_text(dm, "shared-id", "from alice")), 1);
+    let reply = b.send_text(dm, "shared-id", "from bob");
+    assert_eq!(
+        error_code(&reply),
+        ErrorCode::InvalidArgument,
+        "bob's send must not be acked as alice's message"
+    );
+
+    // Sent at nearly the same time, possibly in one batch: one sender keeps the id.
+    b.send_frames(&[send_envelope(20, dm, "race-id")]);
+    a.send_frames(&[send_envelope(21, dm, "race-id")]);
+    let first = b.reply_to(20);
+    let second = a.reply_to(21);
+    let acked = [&first, &second]
+        .iter()
+        .filter(|reply| matches!(reply.kind, Some(Kind::SendAck(_))))
+        .count();
+    assert_eq!(
+        acked, 1,
+        "exactly one sender may own the id: {first:?} {second:?}"
+    );
+}
+
 fn send_envelope(
     request_id: u64,
     conversation_id: u64,
@@ -248,6 +280,12 @@ fn read_marker_clears_unread_and_syncs_devices() {
         entry["unread"].as_u64().expect("unread")
     };
     assert_eq!(unread(&server), 3);
+    let (_, alice_inbox) = server.rest("GET", "/v1/conversations", Some(&alice_token), None);
+    assert_eq!(
+        alice_inbox[0]["unread"].as_u64(),
+        Some(0),
+        "a sender's own messages must not count as unread: {alice_inbox}"
+    );
 
     let mut phone = server.connect(&bob_token);
     let mut laptop = server.connect(&bob_token);

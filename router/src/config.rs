@@ -36,3 +36,36 @@ impl Default for RouterConfig {
         }
     }
 }
+
+impl RouterConfig {
+    /// Checks that every size is usable.
+    ///
+    /// # Errors
+    /// A message naming the setting and the value to use.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("router.input_queue_frames", self.input_queue_frames),
+            ("router.commit_queue_sends", self.commit_queue_sends),
+            ("router.max_batch_messages", self.max_batch_messages),
+            (
+                "router.default_page_messages",
+                self.default_page_messages as usize,
+            ),
+            ("router.max_page_messages", self.max_page_messages as usize),
+            ("router.max_content_bytes", self.max_content_bytes),
+            ("router.max_message_id_bytes", self.max_message_id_bytes),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} is 0; set it above 0"));
+            }
+        }
+        if self.default_page_messages > self.max_page_messages {
+            return Err(format!(
+                "router.default_page_messages ({}) must not exceed router.max_page_messages ({})",
+                self.default_page_messages, self.max_page_messages
+            ));
+        }
+        Ok(())
+    }
+}

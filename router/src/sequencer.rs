@@ -82,6 +82,13 @@ impl BatchBuilder {
         SendOutcome::New(index)
     }
 
+    /// Looks up a message of this batch by its id.
+    pub fn get(&self, message_id: &str) -> Option<&StoredMessage> {
+        self.index_by_id
+            .get(message_id)
+            .map(|index| &self.messages[*index])
+    }
+
     /// Returns the messages to write, in allocation order.
     pub fn messages(&self) -> &[StoredMessage] {
         &self.messages

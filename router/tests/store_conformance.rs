@@ -658,6 +658,31 @@ pub async fn check_conversation_row_tracks_newest_message(store: &dyn Store) {
 
 /// Checks inbox order (activity descending, then conversation id descending), unread counts
 /// per member and their change after `mark_read`.
+pub async fn check_own_messages_read(store: &dyn Store) {
+    let author = new_user(store, "author").await;
+    let reader = new_user(store, "listener").await;
+    let group = new_group(store, author.user_id, &[reader.user_id]).await;
+    let id = group.conversation_id;
+
+    append_seqs(store, id, author.user_id, 1, 4, now_ms()).await;
+    let author_member = store.member(id, author.user_id).await.unwrap().unwrap();
+    let reader_member = store.member(id, reader.user_id).await.unwrap().unwrap();
+    assert_eq!(
+        author_member.last_read_seq, 4,
+        "the sender has read its own messages"
+    );
+    assert_eq!(reader_member.last_read_seq, 0, "other members have not");
+
+    append_seqs(store, id, reader.user_id, 5, 5, now_ms()).await;
+    let author_member = store.member(id, author.user_id).await.unwrap().unwrap();
+    let reader_member = store.member(id, reader.user_id).await.unwrap().unwrap();
+    assert_eq!(author_member.last_read_seq, 4);
+    assert_eq!(
+        reader_member.last_read_seq, 5,
+        "a reply marks everything before it read"
+    );
+}
+
 pub async fn check_inbox_order_and_unread(store: &dyn Store) {
     let user = new_user(store, "reader").await;
     let peer = new_user(store, "peer").await;
@@ -725,7 +750,11 @@ pub async fn check_inbox_order_and_unread(store: &dyn Store) {
 
     let peer_inbox = store.inbox(peer.user_id).await.unwrap();
     assert_eq!(peer_inbox.len(), 5);
-    assert_eq!(unread(&peer_inbox, older.conversation_id), (0, 3));
+    assert_eq!(
+        unread(&peer_inbox, older.conversation_id),
+        (3, 0),
+        "the peer sent those messages, so it has read them"
+    );
     assert!(store.inbox(MISSING_ID).await.unwrap().is_empty());
 }
 
@@ -734,10 +763,11 @@ pub async fn check_inbox_order_and_unread(store: &dyn Store) {
 pub async fn check_mark_read_clamps_and_never_lowers(store: &dyn Store) {
     let user = new_user(store, "reader").await;
     let outsider = new_user(store, "outsider").await;
-    let group = new_group(store, user.user_id, &[]).await;
+    let writer = new_user(store, "writer").await;
+    let group = new_group(store, user.user_id, &[writer.user_id]).await;
     let id = group.conversation_id;
     let empty = new_group(store, user.user_id, &[]).await;
-    append_seqs(store, id, user.user_id, 1, 5, now_ms()).await;
+    append_seqs(store, id, writer.user_id, 1, 5, now_ms()).await;
 
     let member = store.mark_read(id, user.user_id, 100).await.unwrap();
     assert_eq!(member.last_read_seq, 5, "clamped to the last seq");
@@ -747,7 +777,7 @@ pub async fn check_mark_read_clamps_and_never_lowers(store: &dyn Store) {
     let member = store.mark_read(id, user.user_id, 2).await.unwrap();
     assert_eq!(member.last_read_seq, 5, "a lower seq changes nothing");
 
-    append_seqs(store, id, user.user_id, 6, 7, now_ms()).await;
+    append_seqs(store, id, writer.user_id, 6, 7, now_ms()).await;
     let member = store.mark_read(id, user.user_id, 3).await.unwrap();
     assert_eq!(member.last_read_seq, 5);
     let member = store.mark_read(id, user.user_id, 6).await.unwrap();
@@ -911,6 +941,12 @@ fn open_fjall(dir: &TempDir, message_bucket_size: u64) -> FjallStore {
 
 fn open_small(dir: &TempDir) -> FjallStore {
     open_fjall(dir, SMALL_BUCKET_SIZE)
+}
+
+#[tokio::test]
+async fn fjall_own_messages_read() {
+    let dir = TempDir::new().unwrap();
+    check_own_messages_read(&open_small(&dir)).await;
 }
 
 #[tokio::test]
@@ -1169,8 +1205,17 @@ async fn abort_child_writes_then_aborts() {
     let store = FjallStore::open_with_options(std::path::Path::new(&path), options).unwrap();
 
     let user = store.create_user("survivor", "hash").await.unwrap();
-    let group = new_group(&store, user.user_id, &[]).await;
-    append_seqs(&store, group.conversation_id, user.user_id, 1, 3, now_ms()).await;
+    let writer = store.create_user("writer", "hash").await.unwrap();
+    let group = new_group(&store, user.user_id, &[writer.user_id]).await;
+    append_seqs(
+        &store,
+        group.conversation_id,
+        writer.user_id,
+        1,
+        3,
+        now_ms(),
+    )
+    .await;
     store
         .mark_read(group.conversation_id, user.user_id, 2)
         .await

@@ -52,12 +52,25 @@ impl Session<'_> {
     /// Handles every frame of one binary message. A bad frame gets an error reply and ends
     /// the message, but not the session: the next message is decoded afresh.
     pub fn handle_message(&mut self, payload: &[u8]) -> Flow {
-        let decoder = FrameDecoder::new(self.shard.config().max_frame_bytes);
-        let (frames, error) = decoder.decode_prefix::<Envelope>(payload);
+        let config = self.shard.config();
+        let decoder = FrameDecoder::new(config.max_frame_bytes);
+        let (mut frames, error) = decoder.decode_prefix::<Envelope>(payload);
+        let excess = frames.len().saturating_sub(config.max_frames_per_message);
+        frames.truncate(config.max_frames_per_message);
         for frame in frames {
             if let Flow::End(ending) = self.handle_frame(frame) {
                 return Flow::End(ending);
             }
+        }
+
+        if excess > 0 {
+            let reason = format!(
+                "message carries {} frames, above the maximum of {}; the last {excess} were \
+                 dropped, send them in another message",
+                config.max_frames_per_message + excess,
+                config.max_frames_per_message
+            );
+            return self.reject(0, ErrorCode::InvalidArgument, reason);
         }
         match error {
             None => Flow::Continue,
@@ -87,6 +100,15 @@ impl Session<'_> {
                 envelope::kind_name(kind)
             );
             return self.reject(request_id, ErrorCode::NotARequest, reason);
+        }
+
+        if !self.limiter.try_acquire(Instant::now()) {
+            let config = self.shard.config();
+            let reason = format!(
+                "more than {} requests per second (burst {}); slow down and retry",
+                config.rate_limit_per_second, config.rate_limit_burst
+            );
+            return self.reject(request_id, ErrorCode::RateLimited, reason);
         }
 
         match kind {
@@ -127,21 +149,13 @@ impl Session<'_> {
         }
     }
 
-    fn forward(&mut self, frame: Envelope) -> Flow {
+    fn forward(&self, frame: Envelope) -> Flow {
         let request_id = frame.request_id;
         let Some(user_id) = self.entry.user_id.get() else {
             let reason =
                 "session is not authenticated; send an authenticate frame with a token first";
             return self.reject(request_id, ErrorCode::Unauthenticated, reason);
         };
-        if !self.limiter.try_acquire(Instant::now()) {
-            let config = self.shard.config();
-            let reason = format!(
-                "more than {} requests per second (burst {}); slow down and retry",
-                config.rate_limit_per_second, config.rate_limit_burst
-            );
-            return self.reject(request_id, ErrorCode::RateLimited, reason);
-        }
 
         let request = RouterRequest {
             gateway_id: self.shard.config().gateway_id,

@@ -29,6 +29,7 @@ send_queue_messages = 64
 send_queue_bytes = 65536
 max_message_bytes = 131072
 max_frame_bytes = 65536
+max_frames_per_message = 32
 rate_limit_per_second = 10000
 rate_limit_burst = 10000
 drain_timeout_ms = 1000

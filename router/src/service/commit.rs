@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use switchboard_protocol::envelope;
-use switchboard_protocol::pb::{envelope::Kind, ErrorCode, SendAck, SendMessage};
+use switchboard_protocol::pb::{envelope::Kind, ErrorCode, MessageType, SendAck, SendMessage};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info};
 
@@ -41,6 +41,25 @@ pub(crate) fn validate(config: &RouterConfig, send: &SendMessage) -> Result<(), 
             send.client_message_id.len(),
             config.max_message_id_bytes
         ));
+    }
+    if send.content.is_empty() {
+        return Err("content is empty; send at least one character".into());
+    }
+    match MessageType::try_from(send.r#type) {
+        Ok(MessageType::Text | MessageType::Image | MessageType::File) => {}
+        Ok(MessageType::System) => {
+            return Err(
+                "type MESSAGE_TYPE_SYSTEM is reserved for the server; use TEXT, IMAGE \
+                        or FILE"
+                    .into(),
+            )
+        }
+        Err(_) => {
+            return Err(format!(
+                "type {} is unknown; use 0 (TEXT), 1 (IMAGE) or 2 (FILE)",
+                send.r#type
+            ))
+        }
     }
     if send.content.len() > config.max_content_bytes {
         return Err(format!(
@@ -108,16 +127,13 @@ async fn admit(
     require_member(store, send.conversation_id, pending.user_id).await?;
 
     if let Some(stored) = store.message_by_id(&send.client_message_id).await? {
-        if stored.conversation_id != send.conversation_id {
-            return Err(Rejection::new(
-                ErrorCode::InvalidArgument,
-                format!(
-                    "client_message_id {:?} is already used in another conversation; use a fresh id",
-                    send.client_message_id
-                ),
-            ));
-        }
+        check_reuse(store, pending, stored).await?;
         return Ok(SendOutcome::Stored(stored));
+    }
+    if let Some(earlier) = batch.get(&send.client_message_id) {
+        if earlier.conversation_id != send.conversation_id || earlier.sender_id != pending.user_id {
+            return Err(id_taken(send));
+        }
     }
 
     if !allocator.is_loaded(send.conversation_id) {
@@ -137,6 +153,43 @@ async fn admit(
         created_at_ms: now_ms(),
     };
     Ok(batch.push(allocator, message))
+}
+
+/// Accepts a repeated message id only as a retry of the same sender in the same
+/// conversation, so one user's send can never be acknowledged as another user's message.
+async fn check_reuse(
+    store: &dyn crate::store::Store,
+    pending: &PendingSend,
+    stored: MessageRef,
+) -> Result<(), Rejection> {
+    if stored.conversation_id != pending.send.conversation_id {
+        return Err(id_taken(&pending.send));
+    }
+    let original = store
+        .messages(
+            stored.conversation_id,
+            stored.seq - 1,
+            1,
+            crate::store::Direction::Forward,
+        )
+        .await?;
+    match original.first() {
+        Some(message) if message.seq == stored.seq && message.sender_id == pending.user_id => {
+            Ok(())
+        }
+        _ => Err(id_taken(&pending.send)),
+    }
+}
+
+fn id_taken(send: &SendMessage) -> Rejection {
+    Rejection::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "client_message_id {:?} is already used by another message; use a fresh unique id \
+             such as a UUID",
+            send.client_message_id
+        ),
+    )
 }
 
 fn reject_new(context: &Context, admitted: Vec<(PendingSend, SendOutcome)>) {
@@ -218,4 +271,45 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(content: &str, message_type: i32) -> SendMessage {
+        SendMessage {
+            conversation_id: 1,
+            client_message_id: "id-1".into(),
+            content: content.into(),
+            r#type: message_type,
+        }
+    }
+
+    #[test]
+    fn text_send_accepted() {
+        assert_eq!(validate(&RouterConfig::default(), &send("hi", 0)), Ok(()));
+    }
+
+    #[test]
+    fn empty_content_rejected() {
+        let error = validate(&RouterConfig::default(), &send("", 0)).unwrap_err();
+        assert!(error.contains("content is empty"), "{error}");
+    }
+
+    #[test]
+    fn system_type_rejected() {
+        let error = validate(
+            &RouterConfig::default(),
+            &send("x", MessageType::System as i32),
+        )
+        .unwrap_err();
+        assert!(error.contains("reserved"), "{error}");
+    }
+
+    #[test]
+    fn unknown_type_rejected() {
+        let error = validate(&RouterConfig::default(), &send("x", 99)).unwrap_err();
+        assert!(error.contains("type 99"), "{error}");
+    }
 }

@@ -133,7 +133,7 @@ impl Request<'_> {
 
     async fn mark_read(&self, mark: MarkRead) -> Result<Kind, Rejection> {
         let store = self.context.store.as_ref();
-        require_member(store, mark.conversation_id, self.user_id).await?;
+        let before = require_member(store, mark.conversation_id, self.user_id).await?;
 
         let member = store
             .mark_read(mark.conversation_id, self.user_id, mark.seq)
@@ -149,9 +149,11 @@ impl Request<'_> {
             user_id: self.user_id,
             last_read_seq: member.last_read_seq,
         };
-        let frames = encode_frames(&envelope::reply(0, Kind::ReadMarker(marker)));
-        self.context
-            .fanout(Arc::from([self.user_id]), frames, Some(self.from));
+        if member.last_read_seq > before.last_read_seq {
+            let frames = encode_frames(&envelope::reply(0, Kind::ReadMarker(marker)));
+            self.context
+                .fanout(Arc::from([self.user_id]), frames, Some(self.from));
+        }
 
         Ok(Kind::MarkReadAck(MarkReadAck {
             conversation_id: mark.conversation_id,

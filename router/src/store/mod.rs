@@ -110,8 +110,9 @@ pub trait Store: Send + Sync + 'static {
     /// preview and unread count, most recent activity first.
     async fn inbox(&self, user_id: UserId) -> StoreResult<Vec<InboxEntry>>;
 
-    /// Writes a batch of messages and the matching message-id index rows, and advances each
-    /// conversation's last seq, preview and activity time, all in one durable commit.
+    /// Writes a batch of messages and the matching message-id index rows, advances each
+    /// conversation's last seq, preview and activity time, and raises each sender's
+    /// `last_read_seq` to its newest message, all in one durable commit.
     ///
     /// Within the batch, messages of one conversation appear in seq order.
     ///

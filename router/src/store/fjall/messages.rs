@@ -8,13 +8,14 @@ use std::ops::Bound;
 use ::fjall::Snapshot;
 
 use super::keys::{
-    check_string_key, conversation_key, is_valid_string_key, last_message_key, message_key,
+    check_string_key, conversation_key, is_valid_string_key, last_message_key, member_key,
+    message_key,
 };
 use super::values::{decode, encode};
 use super::{backend_error, commit_durably, Inner};
 use crate::store::{
     Conversation, ConversationId, Direction, MessageRef, Seq, StoreError, StoreResult,
-    StoredMessage,
+    StoredMessage, UserId,
 };
 
 /// Bounds of a range scan over `messages` keys.
@@ -50,6 +51,7 @@ impl Inner {
             self.insert_message_rows(&mut write, message)?;
         }
 
+        self.mark_senders_read(&snapshot, &mut write, batch)?;
         for (conversation_id, conversation) in pending {
             let PendingConversation { mut row, newest } = conversation;
             row.last_message = Some(batch[newest].clone());
@@ -60,6 +62,38 @@ impl Inner {
             );
         }
         commit_durably(write, "append_messages")
+    }
+
+    /// Raises each sender's read marker to its newest message in the batch, so a user's own
+    /// messages never count as unread.
+    fn mark_senders_read(
+        &self,
+        snapshot: &Snapshot,
+        write: &mut ::fjall::OwnedWriteBatch,
+        batch: &[StoredMessage],
+    ) -> StoreResult<()> {
+        let mut newest: BTreeMap<(ConversationId, UserId), Seq> = BTreeMap::new();
+        for message in batch {
+            let seq = newest
+                .entry((message.conversation_id, message.sender_id))
+                .or_default();
+            *seq = (*seq).max(message.seq);
+        }
+
+        for ((conversation_id, user_id), seq) in newest {
+            let Some(mut member) = self.read_member(snapshot, conversation_id, user_id)? else {
+                continue;
+            };
+            if member.last_read_seq < seq {
+                member.last_read_seq = seq;
+                write.insert(
+                    &self.tables.members_by_conversation,
+                    member_key(conversation_id, user_id),
+                    encode("members_by_conversation", &member)?,
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Looks a message id up in the `message_ids` index.
