@@ -32,6 +32,9 @@ enum CliCommand {
     ///
     /// Reports handshake latency, connections per second, failures by cause and server
     /// memory per connection.
+    // When a required argument is missing, the usage line that clap 4.6 generates lists the
+    // options given so far as if they were required too, so the usage is written out here.
+    #[command(override_usage = "loadgen connect [OPTIONS] --jwt-secret <JWT_SECRET>")]
     Connect {
         #[command(flatten)]
         options: ConnectOptions,

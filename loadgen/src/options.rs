@@ -22,6 +22,12 @@ pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
 pub const MIN_RAW_PAYLOAD_BYTES: usize = 8;
 /// Most users the chat setup registers; each registration hashes a password on the server.
 pub const MAX_CHAT_USERS: u64 = 100_000;
+/// DM conversations of the chat scenario unless --users is small.
+pub const DEFAULT_DM_PAIRS: u64 = 100;
+/// Members of each chat group unless --users is smaller.
+pub const DEFAULT_GROUP_SIZE: u64 = 8;
+/// Members of the large chat group unless --users is smaller.
+pub const DEFAULT_LARGE_GROUP_SIZE: u64 = 50;
 /// Most messages one echo connection keeps in flight.
 pub const MAX_IN_FLIGHT: u32 = 1_024;
 /// Most loopback source addresses: 127.0.0.2 up to 127.0.255.255.
@@ -53,6 +59,27 @@ fn check<T: PartialOrd + std::fmt::Display>(
         value: value.to_string(),
         allowed: format!("{min} to {max}"),
     })
+}
+
+/// Checks a chat option whose maximum depends on --users, and names --users in the error.
+fn check_for_users(
+    option: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+    users: u64,
+) -> Result<(), OptionError> {
+    check(option, value, min, max).map_err(|error| OptionError {
+        allowed: format!("{} with --users {users}", error.allowed),
+        ..error
+    })
+}
+
+/// Returns the most DM pairs the chat layout keeps distinct among `users` users:
+/// `users * ((users - 1) / 2)`, which for an even count leaves out the pairs half the
+/// circle apart.
+fn max_dm_pairs(users: u64) -> u64 {
+    users * (users.saturating_sub(1) / 2)
 }
 
 /// Checks that opening `connections` at `rate` per second takes at most
@@ -198,7 +225,7 @@ pub struct ChatOptions {
     /// WebSocket server, HOST:PORT; only 127.0.0.0/8, [::1] and localhost are accepted.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub target: String,
-    /// REST API server, HOST:PORT; loopback only, like --target.
+    /// REST API server, HOST:PORT or http://HOST:PORT; loopback only, like --target.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub rest: String,
     /// Path of the WebSocket endpoint.
@@ -208,18 +235,21 @@ pub struct ChatOptions {
     /// milliseconds each.
     #[arg(long, default_value_t = 200)]
     pub users: u64,
-    /// DM conversations, each between two users.
-    #[arg(long, default_value_t = 100)]
-    pub dm_pairs: u64,
+    /// DM conversations, each between two distinct users. [default: 100, or --users / 2
+    /// when that is smaller, and 0 with --users 2]
+    #[arg(long)]
+    pub dm_pairs: Option<u64>,
     /// Group conversations of --group-size members.
     #[arg(long, default_value_t = 10)]
     pub groups: u64,
-    /// Members of each group.
-    #[arg(long, default_value_t = 8)]
-    pub group_size: u64,
-    /// Members of one extra large group; 0 creates none.
-    #[arg(long, default_value_t = 50)]
-    pub large_group_size: u64,
+    /// Members of each group, 2 to --users; ignored with --groups 0. [default: 8, or
+    /// --users when that is smaller]
+    #[arg(long)]
+    pub group_size: Option<u64>,
+    /// Members of one extra large group, 2 to --users; 0 creates none. [default: 50, or
+    /// --users when that is smaller]
+    #[arg(long)]
+    pub large_group_size: Option<u64>,
     /// Fraction of users (0 to 1) that connect a second device.
     #[arg(long, default_value_t = 0.0)]
     pub second_device_fraction: f64,
@@ -273,18 +303,54 @@ impl ChatOptions {
         (self.users as f64 * self.second_device_fraction).round() as u64
     }
 
+    /// Returns --dm-pairs, or without it [`DEFAULT_DM_PAIRS`] scaled down to half the users
+    /// and to the most distinct pairs the layout can form.
+    pub fn dm_pairs(&self) -> u64 {
+        self.dm_pairs.unwrap_or_else(|| {
+            DEFAULT_DM_PAIRS
+                .min(self.users / 2)
+                .min(max_dm_pairs(self.users))
+        })
+    }
+
+    /// Returns --group-size, or without it [`DEFAULT_GROUP_SIZE`] capped at the users.
+    pub fn group_size(&self) -> u64 {
+        self.group_size
+            .unwrap_or_else(|| DEFAULT_GROUP_SIZE.min(self.users))
+    }
+
+    /// Returns --large-group-size, or without it [`DEFAULT_LARGE_GROUP_SIZE`] capped at the
+    /// users.
+    pub fn large_group_size(&self) -> u64 {
+        self.large_group_size
+            .unwrap_or_else(|| DEFAULT_LARGE_GROUP_SIZE.min(self.users))
+    }
+
+    /// Returns a copy with the conversation sizes that depend on --users filled in, as the
+    /// run uses them.
+    pub fn with_resolved_sizes(&self) -> ChatOptions {
+        ChatOptions {
+            dm_pairs: Some(self.dm_pairs()),
+            group_size: Some(self.group_size()),
+            large_group_size: Some(self.large_group_size()),
+            ..self.clone()
+        }
+    }
+
     /// Checks every option against its limits.
     ///
     /// # Errors
     /// [`OptionError`] for the first value out of range.
     pub fn validate(&self) -> Result<(), OptionError> {
         check("users", self.users, 2, MAX_CHAT_USERS)?;
-        let max_pairs = self.users * ((self.users - 1) / 2);
-        check("dm-pairs", self.dm_pairs, 0, max_pairs)?;
-        check("group-size", self.group_size, 2, self.users)?;
+        let users = self.users;
+        check_for_users("dm-pairs", self.dm_pairs(), 0, max_dm_pairs(users), users)?;
         check("groups", self.groups, 0, MAX_CHAT_USERS)?;
-        if self.large_group_size != 0 {
-            check("large-group-size", self.large_group_size, 2, self.users)?;
+        if self.groups > 0 {
+            check_for_users("group-size", self.group_size(), 2, users, users)?;
+        }
+        if self.large_group_size() != 0 {
+            check_for_users("large-group-size", self.large_group_size(), 2, users, users)?;
         }
 
         check(
@@ -503,7 +569,7 @@ impl Scenario {
     pub fn options_json(&self) -> serde_json::Value {
         let value = match self {
             Scenario::Connect(options) => serde_json::to_value(options),
-            Scenario::Chat(options) => serde_json::to_value(options),
+            Scenario::Chat(options) => serde_json::to_value(options.with_resolved_sizes()),
             Scenario::Echo(options) => serde_json::to_value(options),
             Scenario::Broadcast(options) => serde_json::to_value(options),
         };
@@ -529,6 +595,117 @@ mod tests {
         let options = ChatOptions::default();
         assert_eq!(options.users, 200);
         assert_eq!(options.devices(), 200);
+        options.validate().unwrap();
+    }
+
+    #[test]
+    fn chat_sizes_scale_with_few_users() {
+        let options = ChatOptions {
+            users: 4,
+            ..ChatOptions::default()
+        };
+        assert_eq!(options.dm_pairs(), 2);
+        assert_eq!(options.group_size(), 4);
+        assert_eq!(options.large_group_size(), 4);
+        options.validate().unwrap();
+
+        let options = ChatOptions {
+            users: 2,
+            ..ChatOptions::default()
+        };
+        assert_eq!(options.dm_pairs(), 0);
+        assert_eq!(options.group_size(), 2);
+        assert_eq!(options.large_group_size(), 2);
+        options.validate().unwrap();
+    }
+
+    #[test]
+    fn chat_sizes_default_for_many_users() {
+        let options = ChatOptions::default();
+        assert_eq!(options.dm_pairs(), DEFAULT_DM_PAIRS);
+        assert_eq!(options.group_size(), DEFAULT_GROUP_SIZE);
+        assert_eq!(options.large_group_size(), DEFAULT_LARGE_GROUP_SIZE);
+    }
+
+    #[test]
+    fn explicit_chat_sizes_kept() {
+        let options = ChatOptions {
+            users: 4,
+            dm_pairs: Some(3),
+            group_size: Some(3),
+            large_group_size: Some(0),
+            ..ChatOptions::default()
+        };
+        assert_eq!(options.dm_pairs(), 3);
+        assert_eq!(options.group_size(), 3);
+        assert_eq!(options.large_group_size(), 0);
+        options.validate().unwrap();
+    }
+
+    #[test]
+    fn explicit_chat_sizes_checked_against_users() {
+        let too_many_pairs = ChatOptions {
+            users: 4,
+            dm_pairs: Some(100),
+            ..ChatOptions::default()
+        };
+        let error = too_many_pairs.validate().unwrap_err();
+        assert_eq!(error.option, "dm-pairs");
+        assert_eq!(
+            error.to_string(),
+            "--dm-pairs 100 is out of range; use 0 to 4 with --users 4"
+        );
+
+        let large_group = ChatOptions {
+            users: 4,
+            large_group_size: Some(5),
+            ..ChatOptions::default()
+        };
+        assert_eq!(
+            large_group.validate().unwrap_err().option,
+            "large-group-size"
+        );
+
+        let group = ChatOptions {
+            users: 4,
+            group_size: Some(8),
+            ..ChatOptions::default()
+        };
+        assert_eq!(group.validate().unwrap_err().option, "group-size");
+    }
+
+    #[test]
+    fn group_size_ignored_without_groups() {
+        let options = ChatOptions {
+            users: 4,
+            groups: 0,
+            group_size: Some(8),
+            ..ChatOptions::default()
+        };
+        options.validate().unwrap();
+    }
+
+    #[test]
+    fn chat_report_shows_resolved_sizes() {
+        let options = ChatOptions {
+            users: 4,
+            ..ChatOptions::default()
+        };
+        let json = Scenario::Chat(options).options_json();
+        assert_eq!(json["dm_pairs"], 2);
+        assert_eq!(json["group_size"], 4);
+        assert_eq!(json["large_group_size"], 4);
+    }
+
+    #[test]
+    fn chat_cli_accepts_few_users() {
+        let command = ChatOptions::augment_args(clap::Command::new("chat").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(["--users", "4", "--rest", "http://127.0.0.1:18151/"])
+            .unwrap();
+        let options = ChatOptions::from_arg_matches(&matches).unwrap();
+        assert_eq!(options.rest, "http://127.0.0.1:18151/");
+        assert_eq!(options.dm_pairs, None);
         options.validate().unwrap();
     }
 

@@ -26,8 +26,9 @@ pub struct ListenArgs {
     /// Repeat it for more conversations.
     #[arg(long = "after", value_name = "CONV:SEQ")]
     after: Vec<SyncPoint>,
-    /// Exit after this many live messages; messages printed by --after do not count.
-    #[arg(long, value_name = "N")]
+    /// Exit after this many live messages, at least 1; messages printed by --after do not
+    /// count. Without it, listen runs until --timeout-secs or Ctrl-C.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
     count: Option<u64>,
     /// Exit after this many seconds, counted from the start of the command.
     #[arg(long, value_name = "S")]
@@ -54,6 +55,22 @@ impl FromStr for SyncPoint {
             after_seq,
         })
     }
+}
+
+/// Parses `--count`, which must be at least 1 because a count of 0 would stop before the
+/// first message.
+fn parse_count(text: &str) -> Result<u64, String> {
+    let count: u64 = text
+        .parse()
+        .map_err(|_| "the count is not a whole number; pass N >= 1".to_string())?;
+    if count == 0 {
+        return Err(
+            "the count must be at least 1; omit --count to listen until --timeout-secs or \
+             Ctrl-C"
+                .to_string(),
+        );
+    }
+    Ok(count)
 }
 
 /// Runs `switchboard listen`. Returns `Ok` when the count or the time limit is reached, and

@@ -3,6 +3,7 @@
 //! WebSocket session. Results go to stdout in a form scripts can capture, and notes go to
 //! stderr.
 
+mod address;
 mod listen;
 mod output;
 mod rest;
@@ -23,21 +24,24 @@ use ws::Session;
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Client options (all commands but serve)")]
 pub struct ClientOptions {
-    /// Base URL of the REST API.
+    /// Base URL of the REST API: http://HOST:PORT, or HOST:PORT, which implies http://.
     #[arg(
         long = "rest",
         value_name = "URL",
         env = "SWITCHBOARD_REST_URL",
         default_value = "http://127.0.0.1:8081",
+        value_parser = address::parse_rest_url,
         global = true
     )]
     pub rest_url: String,
-    /// URL of the WebSocket endpoint.
+    /// URL of the WebSocket endpoint: ws://HOST:PORT/PATH, or HOST:PORT, which implies ws://
+    /// and the path /ws.
     #[arg(
         long = "ws",
         value_name = "URL",
         env = "SWITCHBOARD_WS_URL",
         default_value = "ws://127.0.0.1:8080/ws",
+        value_parser = address::parse_ws_url,
         global = true
     )]
     pub ws_url: String,
@@ -76,6 +80,8 @@ pub enum ClientCommand {
     },
     /// Create a group conversation and print its conversation id.
     CreateGroup {
+        /// Title of the group; it must contain more than whitespace.
+        #[arg(value_parser = parse_group_title)]
         title: String,
         /// User ids of the other members; the caller joins too.
         #[arg(required = true)]
@@ -248,6 +254,14 @@ fn require_token(options: &ClientOptions) -> Result<&str> {
         )
 }
 
+/// Rejects an empty or blank group title, which the inbox would show as an untitled group.
+fn parse_group_title(title: &str) -> Result<String, String> {
+    if title.trim().is_empty() {
+        return Err("the group title is empty; pass a title such as \"Project chat\"".to_string());
+    }
+    Ok(title.to_string())
+}
+
 fn unexpected_reply(action: &str, reply: &Envelope) -> anyhow::Error {
     anyhow!("{action} got an unexpected reply from the server: {reply:?}")
 }
@@ -257,4 +271,80 @@ fn unix_now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The client part of the `switchboard` command line.
+    #[derive(Debug, Parser)]
+    struct ClientCli {
+        #[command(flatten)]
+        options: ClientOptions,
+        #[command(subcommand)]
+        command: ClientCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<ClientCli, clap::Error> {
+        ClientCli::try_parse_from(["switchboard"].iter().chain(args))
+    }
+
+    #[test]
+    fn addresses_without_scheme_normalized() {
+        let cli = parse(&[
+            "--rest",
+            "127.0.0.1:18081",
+            "--ws",
+            "127.0.0.1:18080",
+            "inbox",
+        ])
+        .expect("valid addresses");
+
+        assert_eq!(cli.options.rest_url, "http://127.0.0.1:18081");
+        assert_eq!(cli.options.ws_url, "ws://127.0.0.1:18080/ws");
+    }
+
+    #[test]
+    fn default_addresses_parse() {
+        let cli = parse(&["inbox"]).expect("defaults");
+
+        assert_eq!(cli.options.rest_url, "http://127.0.0.1:8081");
+        assert_eq!(cli.options.ws_url, "ws://127.0.0.1:8080/ws");
+    }
+
+    #[test]
+    fn https_rest_rejected() {
+        let error = parse(&["--rest", "https://127.0.0.1:8081", "inbox"]).unwrap_err();
+        let message = error.to_string();
+
+        assert!(message.contains("https://127.0.0.1:8081"), "{message}");
+        assert!(message.contains("no TLS"), "{message}");
+    }
+
+    #[test]
+    fn empty_group_title_rejected() {
+        for title in ["", "   "] {
+            let error = parse(&["create-group", title, "2"]).unwrap_err();
+            let message = error.to_string();
+
+            assert!(message.contains("group title is empty"), "{message}");
+        }
+        let cli = parse(&["create-group", "team", "2"]).expect("valid title");
+        assert!(
+            matches!(cli.command, ClientCommand::CreateGroup { ref title, .. } if title == "team")
+        );
+    }
+
+    #[test]
+    fn listen_count_zero_rejected() {
+        let error = parse(&["listen", "--count", "0"]).unwrap_err();
+        let message = error.to_string();
+
+        assert!(message.contains("at least 1"), "{message}");
+        assert!(parse(&["listen", "--count", "x"]).is_err());
+        assert!(parse(&["listen", "--count", "1"]).is_ok());
+    }
 }

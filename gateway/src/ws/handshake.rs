@@ -112,25 +112,27 @@ pub enum HandshakeError {
         name: &'static str,
     },
     /// No `Upgrade` header lists `websocket`.
-    #[error("Upgrade header {upgrade:?} does not list websocket")]
+    #[error("{}", describe_upgrade(.upgrade.as_deref()))]
     NotWebSocketUpgrade {
-        /// The received `Upgrade` values joined by commas, if any.
+        /// The received `Upgrade` values joined by commas, or `None` without an `Upgrade`
+        /// header.
         upgrade: Option<String>,
     },
     /// No `Connection` header lists `upgrade`.
-    #[error("Connection header {connection:?} does not list upgrade")]
+    #[error("{}", describe_connection(.connection.as_deref()))]
     MissingConnectionUpgrade {
-        /// The received `Connection` values joined by commas, if any.
+        /// The received `Connection` values joined by commas, or `None` without a
+        /// `Connection` header.
         connection: Option<String>,
     },
     /// `Sec-WebSocket-Version` is missing or not 13.
-    #[error("Sec-WebSocket-Version {version:?} is not supported, so use version 13")]
+    #[error("{}", describe_version(.version.as_deref()))]
     UnsupportedVersion {
-        /// The received version, if any.
+        /// The received version, or `None` without a `Sec-WebSocket-Version` header.
         version: Option<String>,
     },
     /// `Sec-WebSocket-Key` is missing.
-    #[error("Sec-WebSocket-Key header is missing")]
+    #[error("Sec-WebSocket-Key header is missing; send the base64 of 16 random bytes")]
     MissingKey,
     /// `Sec-WebSocket-Key` is not base64 of 16 bytes.
     #[error("Sec-WebSocket-Key {key:?} is not base64 of 16 bytes")]
@@ -150,6 +152,34 @@ pub enum HandshakeError {
         /// Header that announced the body.
         header: &'static str,
     },
+}
+
+fn describe_upgrade(upgrade: Option<&str>) -> String {
+    match upgrade {
+        None => "Upgrade header is missing; send \"Upgrade: websocket\"".to_owned(),
+        Some(value) => format!("Upgrade header {value:?} does not list websocket"),
+    }
+}
+
+fn describe_connection(connection: Option<&str>) -> String {
+    match connection {
+        None => "Connection header is missing; send \"Connection: Upgrade\"".to_owned(),
+        Some(value) => format!("Connection header {value:?} does not list upgrade"),
+    }
+}
+
+fn describe_version(version: Option<&str>) -> String {
+    match version {
+        None => format!("Sec-WebSocket-Version header is missing; send {SUPPORTED_VERSION}"),
+        // A number reads best bare, but anything else is quoted so that empty or odd values
+        // stay visible.
+        Some(value) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("Sec-WebSocket-Version {value} is not supported; use {SUPPORTED_VERSION}")
+        }
+        Some(value) => {
+            format!("Sec-WebSocket-Version {value:?} is not supported; use {SUPPORTED_VERSION}")
+        }
+    }
 }
 
 impl HandshakeError {
@@ -472,9 +502,14 @@ pub fn switching_protocols_response(key: &str, subprotocol: Option<&str>) -> Vec
 /// plain-text body. `extra_headers` follow the standard headers.
 ///
 /// # Panics
-/// If an extra header name is not a token or a value contains CR, LF or another control
-/// character other than tab, since either would corrupt the response.
+/// If `status` is outside 100..=599, an extra header name is not a token, or a header value
+/// contains CR, LF or another control character other than tab, since each would corrupt the
+/// response.
 pub fn http_error(status: u16, message: &str, extra_headers: &[(&str, &str)]) -> Vec<u8> {
+    assert!(
+        (100..=599).contains(&status),
+        "HTTP status {status} is outside 100..=599"
+    );
     let body = format!("{message}\n");
     let mut response = format!(
         "HTTP/1.1 {status} {}\r\n\
@@ -497,21 +532,41 @@ pub fn http_error(status: u16, message: &str, extra_headers: &[(&str, &str)]) ->
     response.into_bytes()
 }
 
-/// Returns the RFC 9110 reason phrase for the statuses a WebSocket endpoint sends, or an
-/// empty phrase, which HTTP/1.1 allows.
+/// Returns the RFC 9110 reason phrase for `status`.
+///
+/// Statuses outside the table get a phrase for their class, such as "Client Error", so the
+/// status line never ends in a bare space.
 fn reason_phrase(status: u16) -> &'static str {
-    match status {
+    let phrase = match status {
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "",
+    };
+    if !phrase.is_empty() {
+        return phrase;
+    }
+    match status / 100 {
+        1 => "Informational",
+        2 => "Success",
+        3 => "Redirection",
+        4 => "Client Error",
+        _ => "Server Error",
     }
 }
 
@@ -672,6 +727,10 @@ mod tests {
         let error = parse_err(&without("Upgrade"));
         assert_eq!(error, HandshakeError::NotWebSocketUpgrade { upgrade: None });
         assert_eq!(error.status(), 400);
+        assert_eq!(
+            error.to_string(),
+            "Upgrade header is missing; send \"Upgrade: websocket\""
+        );
 
         let error = parse_err(&replaced("Upgrade", "Upgrade: h2c"));
         assert_eq!(
@@ -679,6 +738,10 @@ mod tests {
             HandshakeError::NotWebSocketUpgrade {
                 upgrade: Some("h2c".into())
             }
+        );
+        assert_eq!(
+            error.to_string(),
+            "Upgrade header \"h2c\" does not list websocket"
         );
     }
 
@@ -692,6 +755,20 @@ mod tests {
             }
         );
         assert_eq!(error.status(), 400);
+        assert_eq!(
+            error.to_string(),
+            "Connection header \"keep-alive\" does not list upgrade"
+        );
+
+        let missing = parse_err(&without("Connection"));
+        assert_eq!(
+            missing,
+            HandshakeError::MissingConnectionUpgrade { connection: None }
+        );
+        assert_eq!(
+            missing.to_string(),
+            "Connection header is missing; send \"Connection: Upgrade\""
+        );
     }
 
     #[test]
@@ -710,12 +787,44 @@ mod tests {
         let response = String::from_utf8(error.to_response()).unwrap();
         assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        assert!(
+            response.ends_with("\r\n\r\nSec-WebSocket-Version 8 is not supported; use 13\n"),
+            "{response}"
+        );
 
         let missing = parse_err(&without("Sec-WebSocket-Version"));
         assert_eq!(
             missing,
             HandshakeError::UnsupportedVersion { version: None }
         );
+        assert_eq!(
+            missing.to_string(),
+            "Sec-WebSocket-Version header is missing; send 13"
+        );
+
+        let empty = parse_err(&replaced("Sec-WebSocket-Version", "Sec-WebSocket-Version:"));
+        assert_eq!(
+            empty.to_string(),
+            "Sec-WebSocket-Version \"\" is not supported; use 13"
+        );
+    }
+
+    #[test]
+    fn error_messages_omit_debug_formatting() {
+        let errors = [
+            HandshakeError::NotWebSocketUpgrade { upgrade: None },
+            HandshakeError::MissingConnectionUpgrade { connection: None },
+            HandshakeError::UnsupportedVersion { version: None },
+            HandshakeError::UnsupportedVersion {
+                version: Some("8".into()),
+            },
+            HandshakeError::MissingKey,
+        ];
+        for error in errors {
+            let message = error.to_string();
+            assert!(!message.contains("Some("), "{message}");
+            assert!(!message.contains("None"), "{message}");
+        }
     }
 
     #[test]
@@ -884,6 +993,43 @@ mod tests {
                         \r\n\
                         no such path /x\n";
         assert_eq!(String::from_utf8(response).unwrap(), expected);
+    }
+
+    #[test]
+    fn http_error_reason_phrases() {
+        let cases = [
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (426, "Upgrade Required"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (503, "Service Unavailable"),
+            (418, "Client Error"),
+            (599, "Server Error"),
+        ];
+        for (status, phrase) in cases {
+            let response = String::from_utf8(http_error(status, "x", &[])).unwrap();
+            let status_line = response.split("\r\n").next().unwrap();
+            assert_eq!(status_line, format!("HTTP/1.1 {status} {phrase}"));
+        }
+    }
+
+    #[test]
+    fn reason_phrase_never_empty() {
+        for status in 100..=599 {
+            assert!(!reason_phrase(status).is_empty(), "status {status}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "outside 100..=599")]
+    fn http_error_rejects_invalid_status() {
+        http_error(42, "bad", &[]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::{bail, Context as _, Result};
 
 use super::outcome::{ChatLayout, ConversationInfo};
-use crate::guard::resolve_loopback;
+use crate::guard::resolve_loopback_http;
 use crate::options::{ChatOptions, DropHook};
 use crate::scenario::chat::plan::{self, LayoutSizes};
 use crate::scenario::chat::setup::{self, Rest, SetupConversation, SetupUser};
@@ -27,7 +27,7 @@ pub struct PreparedChat {
 /// When the REST target is not loopback, the secret is unusable, a REST call fails, or the
 /// drop hook names a conversation or member that does not exist.
 pub fn prepare(options: &ChatOptions) -> Result<PreparedChat> {
-    let rest_addr: SocketAddr = resolve_loopback(&options.rest)?;
+    let rest_addr: SocketAddr = resolve_loopback_http(&options.rest)?;
     let minter = options
         .jwt_secret
         .as_deref()
@@ -35,10 +35,10 @@ pub fn prepare(options: &ChatOptions) -> Result<PreparedChat> {
         .transpose()?;
     let sizes = LayoutSizes {
         users: options.users as usize,
-        dm_pairs: options.dm_pairs as usize,
+        dm_pairs: options.dm_pairs() as usize,
         groups: options.groups as usize,
-        group_size: options.group_size as usize,
-        large_group_size: options.large_group_size as usize,
+        group_size: options.group_size() as usize,
+        large_group_size: options.large_group_size() as usize,
     };
     let planned = plan::layout(sizes);
     let rest = Rest::new(rest_addr)?;
