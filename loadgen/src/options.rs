@@ -381,9 +381,10 @@ impl ChatOptions {
     }
 }
 
-/// Options of the `echo` scenario.
+/// Options the plain-WebSocket scenarios (`echo` and `broadcast`, which send binary
+/// messages without the switchboard protocol) share.
 #[derive(Args, Debug, Clone, Serialize)]
-pub struct EchoOptions {
+pub struct PlainOptions {
     /// WebSocket server, HOST:PORT; only 127.0.0.0/8, [::1] and localhost are accepted.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub target: String,
@@ -396,15 +397,37 @@ pub struct EchoOptions {
     /// Connections opened per second, over all workers.
     #[arg(long, default_value_t = 1_000.0)]
     pub connect_rate: f64,
-    /// Messages each connection keeps in flight.
-    #[arg(long, default_value_t = 1)]
-    pub in_flight: u32,
     /// Size of each binary message in bytes; the first 8 carry the send time.
     #[arg(long, default_value_t = 64)]
     pub payload_bytes: usize,
     /// Time to send messages, in seconds.
     #[arg(long, default_value_t = 10)]
     pub duration_secs: u64,
+}
+
+impl PlainOptions {
+    fn validate(&self) -> Result<(), OptionError> {
+        check("connections", self.connections, 1, MAX_CONNECTIONS)?;
+        check_ramp(self.connections, self.connect_rate)?;
+        check(
+            "payload-bytes",
+            self.payload_bytes,
+            MIN_RAW_PAYLOAD_BYTES,
+            MAX_PAYLOAD_BYTES,
+        )?;
+        check("duration-secs", self.duration_secs, 1, MAX_DURATION_SECS)
+    }
+}
+
+/// Options of the `echo` scenario.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct EchoOptions {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub plain: PlainOptions,
+    /// Messages each connection keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    pub in_flight: u32,
     #[command(flatten)]
     pub run: RunOptions,
 }
@@ -415,16 +438,8 @@ impl EchoOptions {
     /// # Errors
     /// [`OptionError`] for the first value out of range.
     pub fn validate(&self) -> Result<(), OptionError> {
-        check("connections", self.connections, 1, MAX_CONNECTIONS)?;
-        check_ramp(self.connections, self.connect_rate)?;
+        self.plain.validate()?;
         check("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
-        check(
-            "payload-bytes",
-            self.payload_bytes,
-            MIN_RAW_PAYLOAD_BYTES,
-            MAX_PAYLOAD_BYTES,
-        )?;
-        check("duration-secs", self.duration_secs, 1, MAX_DURATION_SECS)?;
         self.run.validate()
     }
 }
@@ -432,33 +447,19 @@ impl EchoOptions {
 /// Options of the `broadcast` scenario.
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct BroadcastOptions {
-    /// WebSocket server, HOST:PORT; only 127.0.0.0/8, [::1] and localhost are accepted.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub target: String,
-    /// Path of the WebSocket endpoint.
-    #[arg(long, default_value = "/")]
-    pub path: String,
-    /// Connections to open; every one receives every message.
-    #[arg(long, default_value_t = 100)]
-    pub connections: u64,
-    /// Connections among them that also send.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub plain: PlainOptions,
+    /// Connections among --connections that also send. Every connection receives every
+    /// message.
     #[arg(long, default_value_t = 1)]
     pub senders: u64,
     /// Messages sent per second over all senders.
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
-    /// Size of each binary message in bytes; the first 8 carry the send time.
-    #[arg(long, default_value_t = 64)]
-    pub payload_bytes: usize,
-    /// Time to send messages, in seconds.
-    #[arg(long, default_value_t = 10)]
-    pub duration_secs: u64,
     /// Time to keep receiving after the last send, in seconds.
     #[arg(long, default_value_t = 2)]
     pub drain_secs: u64,
-    /// Connections opened per second, over all workers.
-    #[arg(long, default_value_t = 1_000.0)]
-    pub connect_rate: f64,
     #[command(flatten)]
     pub run: RunOptions,
 }
@@ -469,17 +470,9 @@ impl BroadcastOptions {
     /// # Errors
     /// [`OptionError`] for the first value out of range.
     pub fn validate(&self) -> Result<(), OptionError> {
-        check("connections", self.connections, 1, MAX_CONNECTIONS)?;
-        check("senders", self.senders, 1, self.connections)?;
-        check_ramp(self.connections, self.connect_rate)?;
+        self.plain.validate()?;
+        check("senders", self.senders, 1, self.plain.connections)?;
         check("rate", self.rate, 0.001, MAX_MESSAGE_RATE)?;
-        check(
-            "payload-bytes",
-            self.payload_bytes,
-            MIN_RAW_PAYLOAD_BYTES,
-            MAX_PAYLOAD_BYTES,
-        )?;
-        check("duration-secs", self.duration_secs, 1, MAX_DURATION_SECS)?;
         check("drain-secs", self.drain_secs, 0, 600)?;
         self.run.validate()
     }
@@ -520,8 +513,8 @@ impl Scenario {
         match self {
             Scenario::Connect(options) => &options.target,
             Scenario::Chat(options) => &options.target,
-            Scenario::Echo(options) => &options.target,
-            Scenario::Broadcast(options) => &options.target,
+            Scenario::Echo(options) => &options.plain.target,
+            Scenario::Broadcast(options) => &options.plain.target,
         }
     }
 
@@ -530,8 +523,8 @@ impl Scenario {
         match self {
             Scenario::Connect(options) => options.connections,
             Scenario::Chat(options) => options.devices(),
-            Scenario::Echo(options) => options.connections,
-            Scenario::Broadcast(options) => options.connections,
+            Scenario::Echo(options) => options.plain.connections,
+            Scenario::Broadcast(options) => options.plain.connections,
         }
     }
 
@@ -710,23 +703,44 @@ mod tests {
     }
 
     #[test]
+    fn plain_options_flat_in_report() {
+        let command = EchoOptions::augment_args(clap::Command::new("echo").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(["--connections", "7", "--in-flight", "3"])
+            .unwrap();
+        let options = EchoOptions::from_arg_matches(&matches).unwrap();
+        let json = Scenario::Echo(options).options_json();
+        assert_eq!(json["target"], "127.0.0.1:8080");
+        assert_eq!(json["path"], "/");
+        assert_eq!(json["connections"], 7);
+        assert_eq!(json["connect_rate"], 1_000.0);
+        assert_eq!(json["payload_bytes"], 64);
+        assert_eq!(json["duration_secs"], 10);
+        assert_eq!(json["in_flight"], 3);
+        assert!(json.get("plain").is_none(), "{json}");
+        assert_eq!(json["run"]["connections_per_worker"], 15_000);
+    }
+
+    #[test]
     fn connection_cap_enforced() {
         let mut options = EchoOptions {
-            target: "127.0.0.1:1".into(),
-            path: "/".into(),
-            connections: MAX_CONNECTIONS + 1,
-            connect_rate: 1_000_000.0,
+            plain: PlainOptions {
+                target: "127.0.0.1:1".into(),
+                path: "/".into(),
+                connections: MAX_CONNECTIONS + 1,
+                connect_rate: 1_000_000.0,
+                payload_bytes: 64,
+                duration_secs: 1,
+            },
             in_flight: 1,
-            payload_bytes: 64,
-            duration_secs: 1,
             run: ChatOptions::default().run,
         };
         let error = options.validate().unwrap_err();
         assert_eq!(error.option, "connections");
         assert!(error.to_string().contains("1000001"));
 
-        options.connections = 10;
-        options.duration_secs = MAX_DURATION_SECS + 1;
+        options.plain.connections = 10;
+        options.plain.duration_secs = MAX_DURATION_SECS + 1;
         assert_eq!(options.validate().unwrap_err().option, "duration-secs");
     }
 

@@ -5,7 +5,9 @@ mod common;
 
 use switchboard_gateway::bench_ws::BenchMode;
 use switchboard_loadgen::coordinator;
-use switchboard_loadgen::options::{BroadcastOptions, ConnectOptions, EchoOptions, Scenario};
+use switchboard_loadgen::options::{
+    BroadcastOptions, ConnectOptions, EchoOptions, PlainOptions, Scenario,
+};
 use switchboard_loadgen::stats;
 
 use common::{run_env, BenchServer, EmbeddedServer, SECRET};
@@ -69,13 +71,15 @@ fn connect_counts_rejections_by_status() {
 fn echo_gets_every_message_back() {
     let server = BenchServer::start(BenchMode::Echo);
     let mut options = EchoOptions {
-        target: server.addr.to_string(),
-        path: "/".to_string(),
-        connections: 200,
-        connect_rate: 2000.0,
+        plain: PlainOptions {
+            target: server.addr.to_string(),
+            path: "/".to_string(),
+            connections: 200,
+            connect_rate: 2000.0,
+            payload_bytes: 64,
+            duration_secs: 1,
+        },
         in_flight: 4,
-        payload_bytes: 64,
-        duration_secs: 1,
         run: switchboard_loadgen::options::ChatOptions::default().run,
     };
     options.run.threads = Some(2);
@@ -97,15 +101,17 @@ fn echo_gets_every_message_back() {
 fn broadcast_reaches_every_connection() {
     let server = BenchServer::start(BenchMode::Broadcast);
     let options = BroadcastOptions {
-        target: server.addr.to_string(),
-        path: "/".to_string(),
-        connections: 30,
+        plain: PlainOptions {
+            target: server.addr.to_string(),
+            path: "/".to_string(),
+            connections: 30,
+            connect_rate: 300.0,
+            payload_bytes: 64,
+            duration_secs: 1,
+        },
         senders: 2,
         rate: 20.0,
-        payload_bytes: 64,
-        duration_secs: 1,
         drain_secs: 1,
-        connect_rate: 300.0,
         run: switchboard_loadgen::options::ChatOptions::default().run,
     };
     let outcome = coordinator::run(&Scenario::Broadcast(options), &run_env())

@@ -9,11 +9,12 @@ use super::chat::{prepare, PreparedChat};
 use super::outcome::ChatLayout;
 use super::split::{split_ranges, thread_count, worker_count};
 use crate::net::SourcePool;
-use crate::options::Scenario;
+use crate::options::{PlainOptions, Scenario};
 use crate::scenario::broadcast::BroadcastJob;
 use crate::scenario::chat::ChatJob;
 use crate::scenario::connect::ConnectJob;
 use crate::scenario::echo::EchoJob;
+use crate::scenario::plain::PlainJob;
 use crate::scenario::Job;
 use crate::token::TokenMinter;
 use crate::worker::spec::WorkerSpec;
@@ -101,12 +102,8 @@ pub fn plan_run(scenario: &Scenario, target: SocketAddr) -> Result<RunPlan> {
             .iter()
             .map(|&(first, count)| {
                 Job::Echo(EchoJob {
-                    first_index: first,
-                    connections: count,
-                    connect_rate: options.connect_rate * share(count),
+                    plain: plain_job(&options.plain, first, count, share(count)),
                     in_flight: options.in_flight,
-                    payload_bytes: options.payload_bytes,
-                    duration_secs: options.duration_secs,
                 })
             })
             .collect(),
@@ -114,13 +111,9 @@ pub fn plan_run(scenario: &Scenario, target: SocketAddr) -> Result<RunPlan> {
             .iter()
             .map(|&(first, count)| {
                 Job::Broadcast(BroadcastJob {
-                    first_index: first,
-                    connections: count,
+                    plain: plain_job(&options.plain, first, count, share(count)),
                     senders: options.senders,
                     rate_per_sender: options.rate / options.senders as f64,
-                    connect_rate: options.connect_rate * share(count),
-                    payload_bytes: options.payload_bytes,
-                    duration_secs: options.duration_secs,
                     drain_secs: options.drain_secs,
                 })
             })
@@ -155,8 +148,20 @@ fn scenario_path(scenario: &Scenario) -> &str {
     match scenario {
         Scenario::Connect(options) => &options.path,
         Scenario::Chat(options) => &options.path,
-        Scenario::Echo(options) => &options.path,
-        Scenario::Broadcast(options) => &options.path,
+        Scenario::Echo(options) => &options.plain.path,
+        Scenario::Broadcast(options) => &options.plain.path,
+    }
+}
+
+/// Returns the plain-WebSocket work of the worker that opens `count` connections from
+/// run-wide index `first`, which is `share` of all connections.
+fn plain_job(options: &PlainOptions, first: u64, count: u64, share: f64) -> PlainJob {
+    PlainJob {
+        first_index: first,
+        connections: count,
+        connect_rate: options.connect_rate * share,
+        payload_bytes: options.payload_bytes,
+        duration_secs: options.duration_secs,
     }
 }
 

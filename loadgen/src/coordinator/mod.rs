@@ -121,10 +121,10 @@ impl Deadlines {
                 options.duration_secs,
                 options.drain_secs,
             ),
-            Scenario::Echo(options) => (options.connect_rate, options.duration_secs, 0),
+            Scenario::Echo(options) => (options.plain.connect_rate, options.plain.duration_secs, 0),
             Scenario::Broadcast(options) => (
-                options.connect_rate,
-                options.duration_secs,
+                options.plain.connect_rate,
+                options.plain.duration_secs,
                 options.drain_secs,
             ),
         };

@@ -36,25 +36,40 @@ pub fn render(outcome: &Outcome) -> String {
     out
 }
 
+/// Width of the label column that starts each row of counts.
+const LABEL_WIDTH: usize = 14;
+
+/// Writes one row of counts: `label` padded to [`LABEL_WIDTH`], then `fields`. An empty
+/// label continues the row above.
+fn write_row(out: &mut String, label: &str, fields: impl std::fmt::Display) {
+    let _ = writeln!(out, "{label:<LABEL_WIDTH$}{fields}");
+}
+
 fn write_connections(out: &mut String, outcome: &Outcome) {
     let connections = &outcome.totals.connections;
     let rates = rates(outcome);
-    let _ = writeln!(
+    write_row(
         out,
-        "connections   attempted {}  established {}  failed {}  lost {}  rate {} over {}",
-        connections.attempted,
-        connections.established,
-        connections.failed_total(),
-        connections.lost_total(),
-        per_sec(rates.connections_per_sec),
-        seconds(rates.connect_secs)
+        "connections",
+        format_args!(
+            "attempted {}  established {}  failed {}  lost {}  rate {} over {}",
+            connections.attempted,
+            connections.established,
+            connections.failed_total(),
+            connections.lost_total(),
+            per_sec(rates.connections_per_sec),
+            seconds(rates.connect_secs)
+        ),
     );
     if connections.failed_total() + connections.lost_total() > 0 {
-        let _ = writeln!(
+        write_row(
             out,
-            "              failed: {}; lost: {}",
-            format_causes(&connections.failed),
-            format_causes(&connections.lost)
+            "",
+            format_args!(
+                "failed: {}; lost: {}",
+                format_causes(&connections.failed),
+                format_causes(&connections.lost)
+            ),
         );
     }
 }
@@ -62,9 +77,10 @@ fn write_connections(out: &mut String, outcome: &Outcome) {
 fn write_traffic(out: &mut String, outcome: &Outcome) {
     let traffic = &outcome.totals.traffic;
     let rates = rates(outcome);
+    let mut fields = String::new();
     let _ = write!(
-        out,
-        "traffic       sent {} ({})  received {} ({})",
+        fields,
+        "sent {} ({})  received {} ({})",
         traffic.sent,
         per_sec(rates.sent_per_sec),
         traffic.received,
@@ -72,7 +88,7 @@ fn write_traffic(out: &mut String, outcome: &Outcome) {
     );
     if outcome.scenario == "chat" {
         let _ = write!(
-            out,
+            fields,
             "  acked {} ({})  unacked {}",
             traffic.acked,
             per_sec(rates.acked_per_sec),
@@ -80,44 +96,48 @@ fn write_traffic(out: &mut String, outcome: &Outcome) {
         );
     }
     if outcome.scenario == "echo" {
-        let _ = write!(out, "  unanswered {}", traffic.unacked);
+        let _ = write!(fields, "  unanswered {}", traffic.unacked);
     }
     if let Some(ratio) = rates.broadcast_delivery_ratio {
         let _ = write!(
-            out,
+            fields,
             "  delivered {:.2}% of sent x connections",
             ratio * 100.0
         );
     }
-    let _ = writeln!(
-        out,
+    let _ = write!(
+        fields,
         "  pings {} pongs {}  over {}",
         traffic.pings,
         traffic.pongs,
         seconds(rates.run_secs)
     );
+    write_row(out, "traffic", fields);
     if !traffic.send_errors.is_empty() {
-        let _ = writeln!(
+        write_row(
             out,
-            "              send errors: {}",
-            format_causes(&traffic.send_errors)
+            "",
+            format_args!("send errors: {}", format_causes(&traffic.send_errors)),
         );
     }
 }
 
 fn write_delivery(out: &mut String, outcome: &Outcome) {
     let delivery = &outcome.totals.delivery;
-    let _ = writeln!(
+    write_row(
         out,
-        "delivery      checked {} (device, conversation) pairs  expected {}  received {}  \
-         missing {}  duplicated {}  out of order {}  unchecked {}",
-        delivery.checked,
-        delivery.expected,
-        delivery.received,
-        delivery.missing,
-        delivery.duplicates,
-        delivery.out_of_order,
-        delivery.unchecked
+        "delivery",
+        format_args!(
+            "checked {} (device, conversation) pairs  expected {}  received {}  missing {}  \
+             duplicated {}  out of order {}  unchecked {}",
+            delivery.checked,
+            delivery.expected,
+            delivery.received,
+            delivery.missing,
+            delivery.duplicates,
+            delivery.out_of_order,
+            delivery.unchecked
+        ),
     );
 }
 
@@ -128,27 +148,29 @@ fn write_memory(out: &mut String, outcome: &Outcome) {
     let rss = |sample: Option<ProcessMemory>| {
         sample.map_or("-".to_string(), |sample| mib(sample.rss_bytes as f64))
     };
-    let _ = writeln!(
+    write_row(
         out,
-        "server memory pids {:?}  rss before {}  connected {}  hold {}  peak {}  hwm {}  \
-         per connection {}",
-        memory.pids,
-        mib(memory.before.rss_bytes as f64),
-        rss(memory.connected),
-        rss(memory.hold),
-        memory
-            .peak_rss_bytes
-            .map_or("-".to_string(), |bytes| mib(bytes as f64)),
-        memory
-            .hold
-            .or(memory.connected)
-            .map_or("-".to_string(), |sample| mib(sample.hwm_bytes as f64)),
-        memory
-            .rss_per_connection_bytes
-            .map_or("-".to_string(), |bytes| format!(
-                "{:.1} KiB",
-                bytes / 1024.0
-            ))
+        "server memory",
+        format_args!(
+            "pids {:?}  rss before {}  connected {}  hold {}  peak {}  hwm {}  per connection {}",
+            memory.pids,
+            mib(memory.before.rss_bytes as f64),
+            rss(memory.connected),
+            rss(memory.hold),
+            memory
+                .peak_rss_bytes
+                .map_or("-".to_string(), |bytes| mib(bytes as f64)),
+            memory
+                .hold
+                .or(memory.connected)
+                .map_or("-".to_string(), |sample| mib(sample.hwm_bytes as f64)),
+            memory
+                .rss_per_connection_bytes
+                .map_or("-".to_string(), |bytes| format!(
+                    "{:.1} KiB",
+                    bytes / 1024.0
+                ))
+        ),
     );
 }
 
@@ -181,4 +203,90 @@ fn seconds(secs: Option<f64>) -> String {
 
 fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::memory::MemoryReport;
+    use crate::stats::Totals;
+
+    fn outcome(scenario: &'static str) -> Outcome {
+        let mut totals = Totals::default();
+        totals.connections.attempted = 10;
+        totals.connections.established = 8;
+        totals.connections.failed.insert("refused".to_string(), 2);
+
+        totals.traffic.sent = 100;
+        totals.traffic.acked = 90;
+        totals.traffic.unacked = 10;
+        totals.traffic.received = 95;
+        totals.traffic.pings = 4;
+        totals.traffic.pongs = 3;
+        totals
+            .traffic
+            .send_errors
+            .insert("RATE_LIMITED".to_string(), 1);
+        totals.timing.connect_start_ns = Some(1_000_000_000);
+        totals.timing.connect_end_ns = Some(3_000_000_000);
+        totals.timing.run_start_ns = Some(3_000_000_000);
+        totals.timing.run_end_ns = Some(13_000_000_000);
+
+        Outcome {
+            scenario,
+            target: "127.0.0.1:8080".parse().unwrap(),
+            workers: 1,
+            threads_per_worker: 2,
+            started_unix_secs: 0,
+            finished_unix_secs: 13,
+            totals,
+            memory: Some(MemoryReport {
+                pids: vec![42],
+                before: ProcessMemory {
+                    rss_bytes: 1 << 20,
+                    hwm_bytes: 1 << 20,
+                },
+                connected: None,
+                hold: Some(ProcessMemory {
+                    rss_bytes: 3 << 20,
+                    hwm_bytes: 4 << 20,
+                }),
+                peak_rss_bytes: Some(3 << 20),
+                rss_per_connection_bytes: Some(2048.0),
+            }),
+            chat: None,
+            problems: vec!["one problem".to_string()],
+        }
+    }
+
+    #[test]
+    fn chat_rows_aligned() {
+        let table = render(&outcome("chat"));
+        let expected = "\
+loadgen chat: FAILED  target 127.0.0.1:8080  1 worker(s) x 2 thread(s)  started 1970-01-01T00:00:00Z
+connections   attempted 10  established 8  failed 2  lost 0  rate 4.0/s over 2.00 s
+              failed: refused 2; lost: none
+traffic       sent 100 (10.0/s)  received 95 (9.5/s)  acked 90 (9.0/s)  unacked 10  pings 4 pongs 3  over 10.00 s
+              send errors: RATE_LIMITED 1
+delivery      checked 0 (device, conversation) pairs  expected 0  received 0  missing 0  duplicated 0  out of order 0  unchecked 0
+server memory pids [42]  rss before 1.0 MiB  connected -  hold 3.0 MiB  peak 3.0 MiB  hwm 4.0 MiB  per connection 2.0 KiB
+problems
+  - one problem
+";
+        assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn echo_traffic_row() {
+        let table = render(&outcome("echo"));
+        let traffic = table
+            .lines()
+            .find(|line| line.starts_with("traffic"))
+            .unwrap();
+        assert_eq!(
+            traffic,
+            "traffic       sent 100 (10.0/s)  received 95 (9.5/s)  unanswered 10  pings 4 pongs 3  over 10.00 s"
+        );
+        assert!(!table.contains("delivery"), "{table}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Work of each worker thread: one module per scenario, plus the pieces they share
-//! (thread context, paced ramp, protocol session, stamped payloads).
+//! (thread context, paced ramp, protocol session, stamped payloads, plain-WebSocket
+//! connections).
 
 pub mod broadcast;
 pub mod chat;
@@ -7,6 +8,7 @@ pub mod connect;
 pub mod context;
 pub mod echo;
 pub mod payload;
+pub mod plain;
 pub mod ramp;
 pub mod session;
 
@@ -32,8 +34,8 @@ impl Job {
         match self {
             Job::Connect(job) => job.connections,
             Job::Chat(job) => job.devices.len() as u64,
-            Job::Echo(job) => job.connections,
-            Job::Broadcast(job) => job.connections,
+            Job::Echo(job) => job.plain.connections,
+            Job::Broadcast(job) => job.plain.connections,
         }
     }
 }

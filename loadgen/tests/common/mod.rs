@@ -15,6 +15,7 @@ use switchboard_gateway::server::{self, Listening};
 use switchboard_loadgen::coordinator::progress::ProgressStyle;
 use switchboard_loadgen::coordinator::RunEnv;
 use tempfile::TempDir;
+use tokio::sync::oneshot;
 
 /// Returns the environment that starts workers from the `loadgen` binary, without progress
 /// output.
@@ -31,8 +32,8 @@ pub const SECRET: &str = "loadgen-test-secret-of-at-least-32-bytes";
 /// A node running on a background thread with its own tokio runtime.
 pub struct EmbeddedServer {
     pub listening: Listening,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    // Declared before `_data`, so the server stops before its data folder is deleted.
+    thread: ServerThread,
     _data: TempDir,
 }
 
@@ -52,9 +53,7 @@ impl EmbeddedServer {
         config.gateway.rate_limit_burst = 1_000;
         config.auth.jwt_secret = Some(SECRET.to_string());
 
-        let (listening_tx, listening_rx) = mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
+        let (thread, listening) = ServerThread::start("server", move |listening_tx, stopped| {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -70,25 +69,10 @@ impl EmbeddedServer {
                 .block_on(server::run_until(config, on_listening, shutdown))
                 .expect("server runs");
         });
-        let listening = listening_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server listening within 30 s");
         EmbeddedServer {
             listening,
-            stop: Some(stop),
-            thread: Some(thread),
+            thread,
             _data: data,
-        }
-    }
-}
-
-impl Drop for EmbeddedServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
@@ -97,8 +81,7 @@ impl Drop for EmbeddedServer {
 /// on a background thread.
 pub struct BenchServer {
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServerThread,
 }
 
 impl BenchServer {
@@ -106,9 +89,7 @@ impl BenchServer {
     pub fn start(mode: BenchMode) -> BenchServer {
         let mut options = BenchWsOptions::new(mode, SocketAddr::from(([127, 0, 0, 1], 0)));
         options.shards = 2;
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
+        let (thread, addr) = ServerThread::start("bench-ws", move |addr_tx, stopped| {
             let shutdown = async move {
                 let _ = stopped.await;
             };
@@ -117,18 +98,41 @@ impl BenchServer {
             };
             bench_ws::run_until(options, on_listening, shutdown).expect("bench-ws runs");
         });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("bench-ws listening within 30 s");
-        BenchServer {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        BenchServer { addr, thread }
     }
 }
 
-impl Drop for BenchServer {
+/// A server running on a background thread. Dropping it stops the server and joins the
+/// thread.
+struct ServerThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServerThread {
+    /// Runs `serve` on a new thread and waits up to 30 s for the address it listens on.
+    /// `serve` gets a sender for that address and a receiver that completes when the server
+    /// should stop. Panics with `name` in the message when no address arrives in time.
+    fn start<L, F>(name: &str, serve: F) -> (ServerThread, L)
+    where
+        L: Send + 'static,
+        F: FnOnce(mpsc::Sender<L>, oneshot::Receiver<()>) + Send + 'static,
+    {
+        let (listening_tx, listening_rx) = mpsc::channel();
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::spawn(move || serve(listening_tx, stopped));
+        let listening = listening_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|error| panic!("{name} not listening within 30 s: {error}"));
+        let server = ServerThread {
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        (server, listening)
+    }
+}
+
+impl Drop for ServerThread {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
