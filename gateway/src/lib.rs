@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench_ws;
 pub mod config;
 mod connection;
+mod host;
 pub mod rest;
 mod secret;
 pub mod server;

@@ -2,22 +2,21 @@
 //! listener, owns its part of the session table and pushes the router's frames to its
 //! sessions. Nothing here is shared with another shard, so the frame path takes no lock.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use switchboard_protocol::pb::{internal_frame, Deliver, InternalFrame, PresenceChange};
-use switchboard_protocol::CloseCode;
 use switchboard_router::RouterHandle;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::auth::Auth;
 use crate::config::GatewayConfig;
 use crate::connection;
-use crate::session::{PushError, QueueLimits, SessionEntry, SessionTable};
+use crate::host::{self, HostState, SessionHost};
+use crate::session::{QueueLimits, SessionEntry};
 use crate::ws;
 
 /// Router pushes handled before the push task yields. A burst of pushes would otherwise fill
@@ -33,25 +32,15 @@ pub struct ShardShared {
 
 /// State of one shard, owned by its thread.
 pub struct Shard {
-    pub index: usize,
     pub shared: Arc<ShardShared>,
-    pub sessions: SessionTable,
-    /// Writer tasks still flushing, so a drain can wait for them.
-    pub open_writers: Cell<usize>,
+    /// Sessions, writer count and limits, shared with the session machinery.
+    pub state: HostState,
 }
 
 impl Shard {
     /// Returns the gateway configuration.
     pub fn config(&self) -> &GatewayConfig {
         &self.shared.config
-    }
-
-    /// Returns the bounds of a session's send queue.
-    pub fn queue_limits(&self) -> QueueLimits {
-        QueueLimits {
-            max_messages: self.config().send_queue_messages,
-            max_bytes: self.config().send_queue_bytes,
-        }
     }
 
     /// Tells the router that a session of `user_id` came online or went offline.
@@ -72,52 +61,12 @@ impl Shard {
         }
     }
 
-    /// Queues one WebSocket message for a session, dropping the session as a slow consumer
-    /// when its queue is full. Returns false when the session can take no more messages.
-    pub fn push(&self, session_id: u64, entry: &SessionEntry, message: Bytes) -> bool {
-        match entry.outbound.push(message) {
-            Ok(()) => true,
-            Err(PushError::Closed) => false,
-            Err(PushError::Full) => {
-                let reason = format!(
-                    "send queue full at {} messages or {} bytes; reconnect and sync",
-                    self.config().send_queue_messages,
-                    self.config().send_queue_bytes
-                );
-                info!(session_id, user_id = ?entry.user_id.get(), "slow consumer dropped");
-                self.end_session(session_id, entry, CloseCode::SlowConsumer, &reason, true);
-                false
-            }
-        }
-    }
-
-    /// Removes a session, queues its close frame and stops its reader. With
-    /// `discard_queued`, messages not yet written are dropped before the close frame.
-    pub fn end_session(
-        &self,
-        session_id: u64,
-        entry: &SessionEntry,
-        code: CloseCode,
-        reason: &str,
-        discard_queued: bool,
-    ) {
-        if self.sessions.remove(session_id).is_some() {
-            if let Some(user_id) = entry.user_id.get() {
-                self.announce(session_id, user_id, false);
-            }
-        }
-        entry
-            .outbound
-            .push_last(ws::encode_close(code.code(), reason), discard_queued);
-        entry.kill.raise();
-    }
-
     /// Hands the frames of one router push to the listed local sessions, encoding the
     /// WebSocket message once for all of them.
     fn deliver(&self, deliver: Deliver) {
         let message = ws::encode_binary(&deliver.frames);
         for session_id in deliver.session_ids {
-            match self.sessions.get(session_id) {
+            match self.state.sessions.get(session_id) {
                 Some(entry) => {
                     self.push(session_id, &entry, message.clone());
                 }
@@ -125,19 +74,25 @@ impl Shard {
             }
         }
     }
+}
 
-    /// Sends a goaway notice and a 1001 close to every session.
-    fn drain_sessions(&self) {
-        let goaway = connection::goaway_message(self.config().drain_timeout_ms);
-        for (session_id, entry) in self.sessions.all() {
-            let _ = entry.outbound.push(goaway.clone());
-            self.end_session(
-                session_id,
-                &entry,
-                CloseCode::GoingAway,
-                "server is draining; reconnect",
-                false,
-            );
+impl SessionHost for Shard {
+    const SLOW_CONSUMER_ADVICE: &'static str = "reconnect and sync";
+    const DRAIN_REASON: &'static str = "server is draining; reconnect";
+
+    fn state(&self) -> &HostState {
+        &self.state
+    }
+
+    /// Returns the goaway notice with the delay after which clients reconnect.
+    fn drain_notice(&self) -> Option<Bytes> {
+        Some(connection::goaway_message(self.config().drain_timeout_ms))
+    }
+
+    /// Tells the router that an authenticated session went offline.
+    fn session_removed(&self, session_id: u64, entry: &SessionEntry) {
+        if let Some(user_id) = entry.user_id.get() {
+            self.announce(session_id, user_id, false);
         }
     }
 }
@@ -153,29 +108,18 @@ pub fn run(
     pushes: mpsc::UnboundedReceiver<Deliver>,
     drain: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let mut runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = monoio::net::TcpListener::from_std(listener)?;
-        let shard = Rc::new(Shard {
-            index,
-            shared,
-            sessions: SessionTable::new(index),
-            open_writers: Cell::new(0),
-        });
-        info!(
-            shard = index,
-            io_uring = monoio::utils::detect_uring(),
-            "shard started"
-        );
-
-        monoio::spawn(receive_pushes(shard.clone(), pushes));
-        accept_until_drain(&shard, listener, drain).await;
-        finish_drain(&shard).await;
-        info!(shard = index, "shard stopped");
-        Ok(())
-    })
+    let config = &shared.config;
+    let queue_limits = QueueLimits {
+        max_messages: config.send_queue_messages,
+        max_bytes: config.send_queue_bytes,
+    };
+    let drain_timeout = Duration::from_millis(config.drain_timeout_ms);
+    let shard = Shard {
+        state: HostState::new(index, queue_limits, drain_timeout),
+        shared,
+    };
+    let receive = |shard| receive_pushes(shard, pushes);
+    host::run_shard(shard, listener, drain, receive, connection::serve)
 }
 
 async fn receive_pushes(shard: Rc<Shard>, mut pushes: mpsc::UnboundedReceiver<Deliver>) {
@@ -188,7 +132,7 @@ async fn receive_pushes(shard: Rc<Shard>, mut pushes: mpsc::UnboundedReceiver<De
             yield_now().await;
         }
     }
-    debug!(shard = shard.index, "router push channel closed");
+    debug!(shard = shard.state.index, "router push channel closed");
 }
 
 /// Returns to the scheduler once, behind the tasks that are ready to run.
@@ -203,47 +147,4 @@ async fn yield_now() {
         std::task::Poll::Pending
     })
     .await
-}
-
-async fn accept_until_drain(
-    shard: &Rc<Shard>,
-    listener: monoio::net::TcpListener,
-    mut drain: watch::Receiver<bool>,
-) {
-    loop {
-        monoio::select! {
-            _ = drain.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    monoio::spawn(connection::serve(shard.clone(), stream, peer));
-                }
-                Err(error) => {
-                    // EMFILE and friends: back off instead of spinning on the error.
-                    warn!(shard = shard.index, %error, "accept failed; retrying in 10 ms");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-        }
-    }
-}
-
-async fn finish_drain(shard: &Rc<Shard>) {
-    info!(
-        shard = shard.index,
-        sessions = shard.sessions.len(),
-        "draining sessions"
-    );
-    shard.drain_sessions();
-    let deadline =
-        std::time::Instant::now() + Duration::from_millis(shard.config().drain_timeout_ms);
-    while shard.open_writers.get() > 0 && std::time::Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if shard.open_writers.get() > 0 {
-        warn!(
-            shard = shard.index,
-            writers = shard.open_writers.get(),
-            "drain timed out with sessions still flushing"
-        );
-    }
 }

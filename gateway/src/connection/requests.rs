@@ -11,16 +11,10 @@ use switchboard_protocol::{envelope, CloseCode, FrameDecoder, FrameError};
 use switchboard_router::RouterSendError;
 use tracing::{debug, warn};
 
-use super::reader::Ending;
 use super::{authenticate, envelope_message};
+use crate::host::{Ending, Flow, MessageHandler, SessionHost};
 use crate::session::{RateLimiter, SessionEntry};
 use crate::shard::Shard;
-
-/// Whether the reader goes on after a message.
-pub(super) enum Flow {
-    Continue,
-    End(Ending),
-}
 
 /// Session state that the request handler uses.
 pub(super) struct Session<'a> {
@@ -31,16 +25,24 @@ pub(super) struct Session<'a> {
     pub limiter: &'a mut RateLimiter,
 }
 
-impl Session<'_> {
-    /// Queues a WebSocket message for this session.
-    pub fn send(&self, message: Bytes) -> Flow {
-        if self.shard.push(self.session_id, self.entry, message) {
-            Flow::Continue
-        } else {
-            Flow::End(Ending::Ended)
-        }
+impl MessageHandler for Session<'_> {
+    const TEXT_REJECTION: &'static str =
+        "text messages are not supported; send protocol frames in binary messages";
+
+    fn session_id(&self) -> u64 {
+        self.session_id
     }
 
+    fn handle_binary(&mut self, payload: &[u8]) -> Flow {
+        self.handle_message(payload)
+    }
+
+    fn send(&self, message: Bytes) -> Flow {
+        Flow::after_push(self.shard.push(self.session_id, self.entry, message))
+    }
+}
+
+impl Session<'_> {
     fn reply(&self, envelope: &Envelope) -> Flow {
         self.send(envelope_message(envelope))
     }
@@ -51,7 +53,7 @@ impl Session<'_> {
 
     /// Handles every frame of one binary message. A bad frame gets an error reply and ends
     /// the message, but not the session: the next message is decoded afresh.
-    pub fn handle_message(&mut self, payload: &[u8]) -> Flow {
+    fn handle_message(&mut self, payload: &[u8]) -> Flow {
         let config = self.shard.config();
         let decoder = FrameDecoder::new(config.max_frame_bytes);
         let (mut frames, error) = decoder.decode_prefix::<Envelope>(payload);
