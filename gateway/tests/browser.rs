@@ -53,7 +53,10 @@ fn browser_handshake_and_ping() {
             "--virtual-time-budget=5000",
             "--dump-dom",
         ])
-        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("run chromium");
@@ -63,6 +66,12 @@ fn browser_handshake_and_ping() {
         dom.contains("open protocol=switchboard.v1"),
         "the server must select switchboard.v1, never the token: {dom}"
     );
-    assert!(dom.contains("first frame AuthOk"), "AuthOk must come first: {dom}");
-    assert!(dom.contains("reply Pong for request 7"), "a Ping must get its Pong: {dom}");
+    assert!(
+        dom.contains("first frame AuthOk"),
+        "AuthOk must come first: {dom}"
+    );
+    assert!(
+        dom.contains("reply Pong for request 7"),
+        "a Ping must get its Pong: {dom}"
+    );
 }
