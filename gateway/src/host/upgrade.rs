@@ -9,7 +9,7 @@ use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use tracing::{debug, info};
 
-use super::read::read_more;
+use super::read::read_request_bytes;
 use crate::ws::{self, UpgradeRequest};
 
 /// Sets TCP_NODELAY, then completes the HTTP upgrade within `timeout`.
@@ -73,7 +73,7 @@ async fn read_request(
             Ok(None) => {}
             Err(error) => return Err(Some(error.to_response())),
         }
-        let (read, returned) = read_more(stream, buf).await;
+        let (read, returned) = read_request_bytes(stream, buf).await;
         buf = returned;
         match read {
             Ok(0) | Err(_) => return Err(None),
