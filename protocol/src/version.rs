@@ -29,12 +29,20 @@ pub struct Negotiated {
 /// Rejection of every offered version.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "none of the offered protocol versions {offered:?} is supported; offer one of \
-     switchboard.v{MIN_PROTOCOL_VERSION}..switchboard.v{PROTOCOL_VERSION}"
+    "none of the offered protocol versions {offered:?} is supported; offer {supported}",
+    supported = supported_versions()
 )]
 pub struct VersionError {
     /// The versioned subprotocols the client offered.
     pub offered: Vec<String>,
+}
+
+/// Lists the versioned subprotocols this build accepts, for error messages.
+fn supported_versions() -> String {
+    (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION)
+        .map(|version| format!("{SUBPROTOCOL_PREFIX}{version}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// Picks the protocol version from the values of `Sec-WebSocket-Protocol`.
@@ -104,6 +112,10 @@ mod tests {
     fn unsupported_only_rejected() {
         let error = negotiate(["switchboard.v9"]).unwrap_err();
         assert_eq!(error.offered, vec!["switchboard.v9".to_string()]);
+        assert!(
+            error.to_string().ends_with("offer switchboard.v1"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -164,14 +164,19 @@ fn write_memory(out: &mut String, outcome: &Outcome) {
                 .hold
                 .or(memory.connected)
                 .map_or("-".to_string(), |sample| mib(sample.hwm_bytes as f64)),
-            memory
-                .rss_per_connection_bytes
-                .map_or("-".to_string(), |bytes| format!(
-                    "{:.1} KiB",
-                    bytes / 1024.0
-                ))
+            per_connection(memory.rss_per_connection_bytes)
         ),
     );
+}
+
+/// Formats the memory per connection. A negative figure means the server freed more than the
+/// connections took, as after chat setup, so it says nothing about the connections.
+fn per_connection(bytes: Option<f64>) -> String {
+    match bytes {
+        None => "-".to_string(),
+        Some(bytes) if bytes < 0.0 => "n/a (server memory fell while connecting)".to_string(),
+        Some(bytes) => format!("{:.1} KiB", bytes / 1024.0),
+    }
 }
 
 fn write_latency(out: &mut String, outcome: &Outcome) {
