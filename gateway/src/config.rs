@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use switchboard_router::RouterConfig;
 
-/// Most shard threads a gateway may run. Each shard holds a listener and an io_uring, and
+/// Most shard threads a gateway may run. Each shard owns a listener and an io_uring, and
 /// a session id keeps 16 bits for the shard index.
 const MAX_SHARDS: usize = 1024;
 

@@ -217,7 +217,7 @@ pub(crate) fn bind_reuseport(
 
 /// Binds `addr` once without SO_REUSEPORT and releases it. SO_REUSEPORT would let this
 /// process join the listeners of another server on the same port, and the kernel would then
-/// split new connections between the two; a plain bind fails on any listener instead.
+/// split new connections between the two. A plain bind fails on any listener instead.
 fn ensure_port_free(addr: SocketAddr) -> anyhow::Result<()> {
     let probe = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     probe.set_reuse_address(true)?;

@@ -4,16 +4,20 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
+use common::{DmPair, TestServer};
 use switchboard_protocol::pb::envelope::Kind;
 use switchboard_protocol::pb::ErrorCode;
 
 #[test]
 fn dm_message_reaches_online_peer() {
     let server = TestServer::start();
-    let (alice, alice_token) = server.user("alice");
-    let (bob, bob_token) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice,
+        alice_token,
+        bob_token,
+        dm,
+        ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
     let mut b = server.connect(&bob_token);
 
@@ -54,9 +58,12 @@ fn error_code(reply: &switchboard_protocol::pb::Envelope) -> ErrorCode {
 #[test]
 fn offline_peer_syncs_missed_messages() {
     let server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, bob_token) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token,
+        bob_token,
+        dm,
+        ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
 
     let mut b = server.connect(&bob_token);
@@ -88,9 +95,9 @@ fn offline_peer_syncs_missed_messages() {
 #[test]
 fn retried_send_returns_original_seq() {
     let server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, _) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token, dm, ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
 
     assert_eq!(ack_seq(&a.send_text(dm, "m-1", "once")), 1);
@@ -102,7 +109,7 @@ fn retried_send_returns_original_seq() {
     assert!(ack.duplicate, "a retry must be flagged as a duplicate");
     assert_eq!(ack_seq(&a.send_text(dm, "m-2", "next")), 2);
 
-    // Both copies in one batch: the second is answered from the first.
+    // Both copies in one batch: the second gets the ack of the first.
     a.send_frames(&[send_envelope(10, dm, "m-3"), send_envelope(11, dm, "m-3")]);
     assert_eq!(ack_seq(&a.reply_to(10)), 3);
     assert_eq!(ack_seq(&a.reply_to(11)), 3);
@@ -126,9 +133,12 @@ fn retried_send_returns_original_seq() {
 #[test]
 fn message_id_of_other_sender_rejected() {
     let server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, bob_token) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token,
+        bob_token,
+        dm,
+        ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
     let mut b = server.connect(&bob_token);
 
@@ -223,9 +233,12 @@ fn group_message_reaches_every_device_once() {
 #[test]
 fn rest_history_pages_with_cursor() {
     let server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, bob_token) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token,
+        bob_token,
+        dm,
+        ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
     for index in 1..=12 {
         assert_eq!(
@@ -260,9 +273,13 @@ fn rest_history_pages_with_cursor() {
 #[test]
 fn read_marker_clears_unread_and_syncs_devices() {
     let server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, bob_token) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token,
+        bob,
+        bob_token,
+        dm,
+        ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
     for index in 1..=3 {
         a.send_text(dm, &format!("r-{index}"), "unread");

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, WsClient};
+use common::{DmPair, TestServer, WsClient};
 use switchboard_protocol::pb::envelope::Kind;
 use switchboard_protocol::pb::{Envelope, SendMessage, SyncRequest};
 
@@ -38,9 +38,9 @@ fn read_all(client: &mut WsClient, conversation_id: u64) -> Vec<(u64, String)> {
 #[test]
 fn history_survives_restarts() {
     let mut server = TestServer::start();
-    let (_, alice_token) = server.user("alice");
-    let (bob, _) = server.user("bob");
-    let dm = server.conversation(&alice_token, "dm", &[bob]);
+    let DmPair {
+        alice_token, dm, ..
+    } = server.dm_pair();
     let mut a = server.connect(&alice_token);
     for index in 1..=5 {
         a.send_text(dm, &format!("keep-{index}"), "durable");

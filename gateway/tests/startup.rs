@@ -6,8 +6,13 @@ use std::process::Command;
 
 use common::TestServer;
 
+/// Runs `switchboard serve` with `args` and returns whether it succeeded and its stderr. A
+/// server that starts instead of failing is stopped after 20 s, so a regression fails the
+/// test rather than hanging it.
 fn serve(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+    let output = Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_switchboard"))
         .arg("serve")
         .args(args)
         .env("RUST_LOG", "error")

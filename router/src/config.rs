@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouterConfig {
-    /// Capacity of the queue from gateways to the router. When full, gateways answer
+    /// Capacity of the queue from gateways to the router. When full, gateways reply to
     /// requests with a retryable `UNAVAILABLE` error instead of buffering without bound.
     pub input_queue_frames: usize,
     /// Capacity of the queue of sends waiting for a commit.
@@ -19,7 +19,7 @@ pub struct RouterConfig {
     pub max_page_messages: u32,
     /// Largest message content accepted, in bytes of UTF-8.
     pub max_content_bytes: usize,
-    /// Longest client message id accepted, in bytes.
+    /// Maximum length of a client message id, in bytes.
     pub max_message_id_bytes: usize,
 }
 

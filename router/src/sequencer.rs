@@ -1,7 +1,7 @@
 //! Per-conversation seq allocation and batch assembly for group commit, as plain types.
 //!
 //! The router's commit task feeds a [`BatchBuilder`] with the sends it drained from its
-//! queue; the builder resolves in-batch duplicates and hands out seqs from a
+//! queue. The builder resolves in-batch duplicates and hands out seqs from a
 //! [`SeqAllocator`], which must be the only writer of the conversations it serves.
 
 use std::collections::HashMap;
@@ -45,7 +45,7 @@ impl SeqAllocator {
     }
 }
 
-/// What a send in a batch turned into.
+/// Outcome of one send in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
     /// A new message at this index of [`BatchBuilder::messages`].

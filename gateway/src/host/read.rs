@@ -13,7 +13,7 @@ use super::{Ending, MessageHandler, ReadLimit};
 use crate::session::SessionEntry;
 use crate::ws::{MessageDecoder, Role};
 
-/// Fewest bytes reserved for a read. An idle session keeps this much in its pending read, so
+/// Minimum bytes reserved for a read. An idle session keeps this much in its pending read, so
 /// it sets most of the memory of an idle connection.
 const MIN_READ_BYTES: usize = 512;
 

@@ -35,6 +35,15 @@ rate_limit_burst = 10000
 drain_timeout_ms = 1000
 "#;
 
+/// Two users and the DM between them.
+pub struct DmPair {
+    pub alice: u64,
+    pub alice_token: String,
+    pub bob: u64,
+    pub bob_token: String,
+    pub dm: u64,
+}
+
 /// A running server process and its data folder.
 pub struct TestServer {
     data: TempDir,
@@ -149,6 +158,20 @@ impl TestServer {
         let (status, body) = self.rest("POST", "/v1/conversations", Some(token), Some(body));
         assert_eq!(status, 201, "create conversation: {body}");
         body["conversation_id"].as_u64().expect("conversation_id")
+    }
+
+    /// Registers alice and bob and opens a DM between them, created by alice.
+    pub fn dm_pair(&self) -> DmPair {
+        let (alice, alice_token) = self.user("alice");
+        let (bob, bob_token) = self.user("bob");
+        let dm = self.conversation(&alice_token, "dm", &[bob]);
+        DmPair {
+            alice,
+            alice_token,
+            bob,
+            bob_token,
+            dm,
+        }
     }
 
     /// Opens an authenticated WebSocket session.

@@ -170,7 +170,7 @@ fn write_memory(out: &mut String, outcome: &Outcome) {
 }
 
 /// Formats the memory per connection. A negative figure means the server freed more than the
-/// connections took, as after chat setup, so it says nothing about the connections.
+/// connections took, as after chat setup, so it tells nothing about the connections.
 fn per_connection(bytes: Option<f64>) -> String {
     match bytes {
         None => "-".to_string(),

@@ -2,7 +2,8 @@
 //! commit, then acknowledges each sender and fans each message out.
 //!
 //! It is the single owner of seq allocation for the conversations it serves, which keeps seqs
-//! strictly increasing and gap-free: a failed commit forgets the seqs it allocated.
+//! strictly increasing. Seqs also stay gap-free, because a failed commit drops the seqs it
+//! allocated.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ async fn commit_batch(context: &Context, allocator: &mut SeqAllocator, sends: Ve
 
     if !batch.messages().is_empty() {
         if let Err(store_error) = context.store.append_messages(batch.messages()).await {
-            error!(error = %store_error, messages = batch.messages().len(), "group commit failed; senders told to retry");
+            error!(error = %store_error, messages = batch.messages().len(), "group commit failed; senders get a retryable error");
             for conversation_id in batch.conversations() {
                 allocator.forget(conversation_id);
             }

@@ -60,7 +60,7 @@ impl From<StoreError> for Rejection {
                 Rejection::new(ErrorCode::NotFound, format!("conversation {id} not found"))
             }
             other => {
-                warn!(error = %other, "store operation failed; client told to retry");
+                warn!(error = %other, "store operation failed; client gets a retryable error");
                 Rejection::new(
                     ErrorCode::Unavailable,
                     "the message store is unavailable; retry the request",

@@ -2,9 +2,9 @@
 //! messages. The embedded [`fjall`](crate::store::fjall) backend implements it; a ScyllaDB
 //! backend implements the same trait and passes the same conformance suite.
 //!
-//! Key layout follows the data model: messages live in bucketed partitions
+//! Key layout follows the data model. Messages live in bucketed partitions
 //! `(conversation_id, seq / MESSAGE_BUCKET_SIZE)`, so a reader knows which partitions a seq
-//! range touches, and inbox rows are derived at read time from the conversation row, so a
+//! range touches. Inbox rows are derived at read time from the conversation row, so a
 //! message costs one conversation update rather than one write per member.
 
 pub mod fjall;
